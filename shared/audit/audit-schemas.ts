@@ -1,0 +1,33 @@
+import { z } from "zod";
+
+export const AUDIT_ACTIONS = [
+  "created", "accessed", "updated", "rotated", "deleted", "restored", "purged", "shared", "unshared",
+  "expired", "denied", "key_rotated", "bound", "unbound",
+] as const;
+
+export const auditQuery = z.strictObject({
+  action: z.enum(AUDIT_ACTIONS).optional(),
+  secretId: z.uuid().optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
+  until: z.iso.datetime({ offset: true }).optional(),
+  cursor: z.string().regex(/^\d{1,19}$/, "a cursor this API returned").optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+export type AuditQuery = z.infer<typeof auditQuery>;
+
+export interface AuditEntryDto {
+  id: string;
+  secretId: string | null;
+  secretName: string | null;
+  actorId: string | null;
+  actorType: string;
+  action: string;
+  version: number | null;
+  deploymentId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+  outcome: string;
+  details: Record<string, unknown>;
+  createdAt: string;
+}

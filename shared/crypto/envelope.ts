@@ -1,0 +1,151 @@
+/**
+ * Envelope encryption of secret values with Web Crypto only.
+ *
+ *   value  --AES-256-GCM(DEK, iv, aad = value AAD)-->  ciphertext (with 16-byte tag)
+ *   DEK    --AES-256-GCM(KEK v, dekIv, aad = DEK AAD)--> wrappedDek = dekIv || wrapped || tag
+ *
+ * A fresh 256-bit DEK and fresh 96-bit IVs per version. The AADs bind a blob to its row:
+ * the value to (secret id, version), the DEK also to the KEK version, so a ciphertext copied
+ * to another secret or version, or a DEK re-labelled with another KEK, never decrypts.
+ * Lengths are checked before `crypto.subtle` is touched, and every failure to open is the
+ * same `DecryptionError` with no detail. Format 1 is the only format; the number is stored
+ * with each version so the format can evolve.
+ */
+import type { Keyring } from "./keyring.ts";
+
+export const ENC_FORMAT = 1;
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+const DEK_BYTES = 32;
+export const WRAPPED_DEK_BYTES = IV_BYTES + DEK_BYTES + TAG_BYTES;
+
+export interface SealedValue {
+  encFormat: number;
+  iv: Uint8Array;
+  ciphertext: Uint8Array;
+  wrappedDek: Uint8Array;
+  kekVersion: number;
+}
+
+/** The one error of a failed decryption: wrong key, tampered or moved blob, bad lengths. */
+export class DecryptionError extends Error {
+  constructor() {
+    super("decryption failed");
+    this.name = "DecryptionError";
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+function valueAad(secretId: string, version: number): Uint8Array {
+  return encoder.encode(`sigyl:v${ENC_FORMAT}:value:${secretId}:${version}`);
+}
+
+function dekAad(secretId: string, version: number, kekVersion: number): Uint8Array {
+  return encoder.encode(`sigyl:v${ENC_FORMAT}:dek:${secretId}:${version}:${kekVersion}`);
+}
+
+function randomIv(): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(IV_BYTES));
+}
+
+/** Seals a value for (secretId, version) under a fresh DEK wrapped by the active KEK. */
+export async function sealValue(keyring: Keyring, secretId: string, version: number, value: string): Promise<SealedValue> {
+  const kekVersion = keyring.activeVersion;
+  const kek = keyring.get(kekVersion);
+  if (!kek) throw new Error("the active KEK is not loaded");
+  const dek = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, true, ["encrypt"]);
+  const iv = randomIv();
+  const ciphertext = new Uint8Array(
+    await crypto.subtle.encrypt(
+      { name: "AES-GCM", iv: iv as BufferSource, additionalData: valueAad(secretId, version) as BufferSource },
+      dek,
+      encoder.encode(value),
+    ),
+  );
+  const wrappedDek = await wrapDek(kek, dek, secretId, version, kekVersion);
+  return { encFormat: ENC_FORMAT, iv, ciphertext, wrappedDek, kekVersion };
+}
+
+async function wrapDek(kek: CryptoKey, dek: CryptoKey, secretId: string, version: number, kekVersion: number) {
+  const dekIv = randomIv();
+  const wrapped = new Uint8Array(
+    await crypto.subtle.wrapKey("raw", dek, kek, {
+      name: "AES-GCM",
+      iv: dekIv as BufferSource,
+      additionalData: dekAad(secretId, version, kekVersion) as BufferSource,
+    }),
+  );
+  const out = new Uint8Array(WRAPPED_DEK_BYTES);
+  out.set(dekIv, 0);
+  out.set(wrapped, IV_BYTES);
+  return out;
+}
+
+async function unwrapDek(
+  keyring: Keyring,
+  sealed: Pick<SealedValue, "wrappedDek" | "kekVersion">,
+  secretId: string,
+  version: number,
+  extractable: boolean,
+): Promise<CryptoKey> {
+  const kek = keyring.get(sealed.kekVersion);
+  if (!kek || sealed.wrappedDek.byteLength !== WRAPPED_DEK_BYTES) throw new DecryptionError();
+  return await crypto.subtle.unwrapKey(
+    "raw",
+    sealed.wrappedDek.subarray(IV_BYTES) as BufferSource,
+    kek,
+    {
+      name: "AES-GCM",
+      iv: sealed.wrappedDek.subarray(0, IV_BYTES) as BufferSource,
+      additionalData: dekAad(secretId, version, sealed.kekVersion) as BufferSource,
+    },
+    { name: "AES-GCM" },
+    extractable,
+    extractable ? ["encrypt", "decrypt"] : ["decrypt"],
+  );
+}
+
+/** Opens a sealed value of (secretId, version); any mismatch throws DecryptionError. */
+export async function openValue(keyring: Keyring, secretId: string, version: number, sealed: SealedValue): Promise<string> {
+  if (
+    sealed.encFormat !== ENC_FORMAT || sealed.iv.byteLength !== IV_BYTES ||
+    sealed.ciphertext.byteLength < TAG_BYTES + 1
+  ) {
+    throw new DecryptionError();
+  }
+  try {
+    const dek = await unwrapDek(keyring, sealed, secretId, version, false);
+    const plain = await crypto.subtle.decrypt(
+      { name: "AES-GCM", iv: sealed.iv as BufferSource, additionalData: valueAad(secretId, version) as BufferSource },
+      dek,
+      sealed.ciphertext as BufferSource,
+    );
+    return decoder.decode(plain);
+  } catch {
+    throw new DecryptionError();
+  }
+}
+
+/**
+ * Re-wraps a version's DEK under another KEK (KEK rotation). The value ciphertext is not
+ * touched; the DEK is only ever a CryptoKey in memory.
+ */
+export async function rewrapDek(
+  keyring: Keyring,
+  sealed: Pick<SealedValue, "wrappedDek" | "kekVersion">,
+  secretId: string,
+  version: number,
+  toKekVersion: number,
+): Promise<Uint8Array> {
+  const target = keyring.get(toKekVersion);
+  if (!target) throw new Error("the target KEK is not loaded");
+  let dek: CryptoKey;
+  try {
+    dek = await unwrapDek(keyring, sealed, secretId, version, true);
+  } catch {
+    throw new DecryptionError();
+  }
+  return await wrapDek(target, dek, secretId, version, toKekVersion);
+}

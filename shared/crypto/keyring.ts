@@ -1,0 +1,59 @@
+/**
+ * The keyring: key-encryption keys (KEKs) held as non-extractable AES-256-GCM `CryptoKey`s,
+ * loaded from Supabase Vault once per function instance. Raw material is decoded, length
+ * checked, imported and dropped; nothing here logs or returns it.
+ */
+export interface Keyring {
+  /** The version new DEKs are wrapped with. */
+  readonly activeVersion: number;
+  /** The KEK of a version, or undefined if this instance does not hold it. */
+  get(version: number): CryptoKey | undefined;
+  readonly versions: readonly number[];
+}
+
+export interface KekMaterial {
+  version: number;
+  status: string;
+  /** Base64 of 32 random bytes, as the migration stored it in Vault. */
+  material: string;
+}
+
+export class KeyringError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "KeyringError";
+  }
+}
+
+function decodeBase64(text: string): Uint8Array {
+  const bin = atob(text);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** Imports raw 256-bit key bytes as a KEK usable only to wrap and unwrap DEKs. */
+export function importKek(raw: Uint8Array): Promise<CryptoKey> {
+  if (raw.byteLength !== 32) throw new KeyringError("a KEK must be 32 bytes");
+  return crypto.subtle.importKey("raw", raw as BufferSource, { name: "AES-GCM" }, false, ["wrapKey", "unwrapKey"]);
+}
+
+export async function createKeyring(entries: readonly KekMaterial[]): Promise<Keyring> {
+  const keys = new Map<number, CryptoKey>();
+  let active: number | undefined;
+  for (const entry of entries) {
+    if (!Number.isInteger(entry.version) || entry.version < 1) throw new KeyringError("bad KEK version");
+    let raw: Uint8Array;
+    try {
+      raw = decodeBase64(entry.material);
+    } catch {
+      throw new KeyringError(`KEK version ${entry.version} is not base64`);
+    }
+    keys.set(entry.version, await importKek(raw));
+    raw.fill(0);
+    if (entry.status === "active") active = entry.version;
+  }
+  if (active === undefined) throw new KeyringError("no active KEK");
+  const versions = [...keys.keys()].sort((a, b) => a - b);
+  return { activeVersion: active, get: (v) => keys.get(v), versions };
+}

@@ -1,0 +1,56 @@
+/**
+ * The database seen by the services: a parameterised query, a transaction, a multi-statement
+ * exec for migrations. Two adapters implement it: postgres.js (real PostgreSQL, hosted
+ * Supabase) and PGlite (embedded). Values cross it as text, numbers, booleans, JSON and
+ * arrays only; bytea travels as base64 (`decode`/`encode` in SQL), so both drivers agree.
+ */
+export type Row = Record<string, unknown>;
+
+export interface Queryable {
+  query<T = Row>(text: string, params?: readonly unknown[]): Promise<T[]>;
+  /** Runs several statements without parameters (migrations). */
+  exec(sql: string): Promise<void>;
+}
+
+export interface Database extends Queryable {
+  readonly kind: "pglite" | "postgres";
+  /** Where the data lives, for humans: a path, or the URL without its password. */
+  readonly location: string;
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Who the transaction acts as, the way PostgREST sets it up. */
+export interface CallerContext {
+  role: "authenticated" | "service_role";
+  claims: Record<string, unknown>;
+  /** Lower-case request headers that triggers may record (ip, user agent, request id). */
+  headers: Record<string, string>;
+}
+
+/**
+ * Runs `fn` in one transaction as the caller: role, JWT claims and request headers are set
+ * transaction-locally (as PostgREST does), so RLS and the audit triggers see the caller.
+ */
+export function asCaller<T>(db: Database, caller: CallerContext, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  return db.transaction(async (tx) => {
+    await tx.query(
+      `select set_config('role', $1, true),
+              set_config('request.jwt.claims', $2, true),
+              set_config('request.headers', $3, true)`,
+      [caller.role, JSON.stringify(caller.claims), JSON.stringify(caller.headers)],
+    );
+    return await fn(tx);
+  });
+}
+
+/** Removes the password from a connection URL before it is printed. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "(unparseable DATABASE_URL)";
+  }
+}

@@ -1,0 +1,20 @@
+/**
+ * The composition root shared by the edge function and the local server: given config and
+ * a database, it loads the keyring and builds the app.
+ */
+import { createApp, type Logger } from "./app.ts";
+import { createAuthenticator } from "./auth/authenticate.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import type { Config } from "./config.ts";
+import { loadKeyringFromVault } from "./crypto/vault-keyring.ts";
+import type { Database } from "./db/database.ts";
+
+export async function createRuntime(options: { config: Config; db: Database; clock?: Clock; log?: Logger }) {
+  const clock = options.clock ?? systemClock;
+  const keyring = await loadKeyringFromVault(options.db);
+  const authenticator = createAuthenticator(options.config.auth, clock);
+  const app = createApp({
+    db: options.db, keyring, authenticator, clock, corsOrigins: options.config.corsOrigins, log: options.log,
+  });
+  return { app, keyring, db: options.db, clock, authenticate: authenticator };
+}

@@ -1,0 +1,120 @@
+/**
+ * Request and response shapes of the secrets routes; zod is the single source and the
+ * request types come from it. Responses are built field by field from rows, so a ciphertext
+ * column can never reach JSON.
+ */
+import { z } from "zod";
+
+export const SECRET_TYPES = ["api_key", "database_url", "jwt_secret", "custom"] as const;
+export const GRANT_LEVELS = ["use", "read", "write", "admin"] as const;
+export const MAX_VALUE_BYTES = 64 * 1024;
+
+export const secretName = z.string().regex(
+  /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/,
+  "1-128 characters: a letter or _, then letters, digits, _ . -",
+);
+const utf8Length = (s: string) => new TextEncoder().encode(s).byteLength;
+export const secretValue = z.string().refine(
+  (v) => v.length > 0 && utf8Length(v) <= MAX_VALUE_BYTES,
+  `must be 1 byte to ${MAX_VALUE_BYTES} bytes of UTF-8`,
+);
+const tags = z.array(z.string().min(1).max(64)).max(20);
+const description = z.string().max(1000);
+const isoDate = z.iso.datetime({ offset: true });
+export const uuid = z.uuid();
+
+export const createSecretBody = z.strictObject({
+  name: secretName,
+  value: secretValue,
+  secretType: z.enum(SECRET_TYPES).default("custom"),
+  description: description.default(""),
+  tags: tags.default([]),
+  expiresAt: isoDate.nullable().optional(),
+  /** Service role only: whose secret this is. */
+  ownerId: uuid.optional(),
+});
+export type CreateSecretInput = z.infer<typeof createSecretBody>;
+
+export const updateSecretBody = z.strictObject({
+  name: secretName.optional(),
+  secretType: z.enum(SECRET_TYPES).optional(),
+  description: description.optional(),
+  tags: tags.optional(),
+  expiresAt: isoDate.nullable().optional(),
+  isActive: z.boolean().optional(),
+}).refine((b) => Object.keys(b).length > 0, "at least one field to change");
+export type UpdateSecretInput = z.infer<typeof updateSecretBody>;
+
+const version = z.coerce.number().int().min(1).max(2_147_483_647);
+
+export const putValueBody = z.strictObject({
+  value: secretValue,
+  expectedVersion: z.number().int().min(0).max(2_147_483_647).optional(),
+});
+export type PutValueInput = z.infer<typeof putValueBody>;
+
+export const rollbackBody = z.strictObject({
+  expectedVersion: z.number().int().min(0).max(2_147_483_647).optional(),
+}).optional();
+
+export const idParam = z.strictObject({ id: uuid });
+export const versionParams = z.strictObject({ id: uuid, n: version });
+export const grantParams = z.strictObject({ id: uuid, userId: uuid });
+export const valueQuery = z.strictObject({ version: version.optional() });
+
+const boolFlag = z.enum(["true", "false"]).transform((v) => v === "true");
+
+export const listQuery = z.strictObject({
+  type: z.enum(SECRET_TYPES).optional(),
+  tag: z.string().min(1).max(64).optional(),
+  prefix: z.string().min(1).max(128).optional(),
+  includeInactive: boolFlag.optional(),
+  deleted: boolFlag.optional(),
+  ownerId: uuid.optional(),
+  cursor: z.string().max(512).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+});
+export type ListQuery = z.infer<typeof listQuery>;
+
+export const grantBody = z.union([
+  z.strictObject({ userId: uuid, permission: z.enum(GRANT_LEVELS) }),
+  z.strictObject({ email: z.email().max(255), permission: z.enum(GRANT_LEVELS) }),
+]);
+export type GrantInput = z.infer<typeof grantBody>;
+
+/** The caller's level on a secret as the API reports it. */
+export type Permission = "owner" | "admin" | "write" | "read" | "use";
+
+export interface SecretDto {
+  id: string;
+  name: string;
+  secretType: string;
+  description: string;
+  tags: string[];
+  ownerId: string;
+  status: "active" | "inactive" | "expired" | "deleted";
+  isActive: boolean;
+  expiresAt: string | null;
+  currentVersion: number;
+  permission: Permission;
+  createdAt: string;
+  updatedAt: string;
+  deletedAt: string | null;
+}
+
+export interface VersionDto {
+  version: number;
+  createdBy: string | null;
+  createdAt: string;
+  restoredFrom: number | null;
+  kekVersion: number;
+  current: boolean;
+}
+
+export interface GrantDto {
+  userId: string;
+  email: string | null;
+  permission: string;
+  grantedBy: string | null;
+  grantedAt: string;
+}

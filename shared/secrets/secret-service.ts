@@ -1,0 +1,228 @@
+/**
+ * The secrets service: validation beyond shapes, encryption, and the one transaction per
+ * call in which the database, acting as the caller, authorises and audits. It never sees
+ * Hono, the environment or a global.
+ */
+import type { Clock } from "../clock.ts";
+import { asCaller, type CallerContext, type Database } from "../db/database.ts";
+import { DecryptionError, openValue, sealValue } from "../crypto/envelope.ts";
+import type { Keyring } from "../crypto/keyring.ts";
+import { AppError, appError } from "../errors.ts";
+import * as dal from "./secret-dal.ts";
+import type {
+  CreateSecretInput, GrantDto, GrantInput, ListQuery, Permission, PutValueInput, SecretDto,
+  UpdateSecretInput, VersionDto,
+} from "./secret-schemas.ts";
+
+export interface SecretServiceDeps {
+  db: Database;
+  keyring: Keyring;
+  clock: Clock;
+  newId?: () => string;
+  /** Where failures that callers only see as a generic error are reported (never with data). */
+  log?: (event: string, fields: Record<string, unknown>) => void;
+}
+
+const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
+
+export function toSecretDto(row: dal.SecretRow, now: Date): SecretDto {
+  const expired = row.expires_at !== null && new Date(row.expires_at) <= now;
+  return {
+    id: row.id,
+    name: row.name,
+    secretType: row.secret_type,
+    description: row.description,
+    tags: row.tags,
+    ownerId: row.user_id,
+    status: row.deleted_at ? "deleted" : expired ? "expired" : row.is_active ? "active" : "inactive",
+    isActive: row.is_active,
+    expiresAt: iso(row.expires_at),
+    currentVersion: row.current_version,
+    permission: (row.permission ?? "use") as Permission,
+    createdAt: iso(row.created_at)!,
+    updatedAt: iso(row.updated_at)!,
+    deletedAt: iso(row.deleted_at),
+  };
+}
+
+const RANK: Record<string, number> = { owner: 5, admin: 4, write: 3, read: 2, use: 1 };
+
+const GONE_STATUS: Record<string, () => AppError> = {
+  secret_not_found: () => appError(404, "secret_not_found"),
+  version_not_found: () => appError(404, "version_not_found"),
+  forbidden: () => appError(403, "forbidden"),
+  secret_deleted: () => appError(410, "secret_deleted"),
+  secret_expired: () => appError(410, "secret_expired"),
+  secret_inactive: () => appError(410, "secret_inactive"),
+};
+
+function encodeCursor(row: { name: string; id: string }): string {
+  return btoa(JSON.stringify([row.name, row.id])).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function decodeCursor(cursor: string): { name: string; id: string } {
+  try {
+    const [name, id] = JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/")));
+    if (typeof name === "string" && typeof id === "string" && /^[0-9a-f-]{36}$/i.test(id)) return { name, id };
+  } catch { /* fall through */ }
+  throw appError(400, "invalid_cursor", "The cursor is not one this API returned.");
+}
+
+export function createSecretService(deps: SecretServiceDeps) {
+  const { db, keyring, clock } = deps;
+  const newId = deps.newId ?? (() => crypto.randomUUID());
+  const log = deps.log ?? (() => {});
+
+  function assertFuture(expiresAt: string | null | undefined) {
+    if (expiresAt && new Date(expiresAt) <= clock.now()) {
+      throw appError(400, "invalid_request", "expiresAt must be in the future.");
+    }
+  }
+
+  async function open(id: string, version: number, sealed: Parameters<typeof openValue>[3]) {
+    try {
+      return await openValue(keyring, id, version, sealed);
+    } catch (err) {
+      if (err instanceof DecryptionError) {
+        log("decryption_failed", { secretId: id, version });
+        throw appError(500, "decryption_failed", "The value could not be decrypted.");
+      }
+      throw err;
+    }
+  }
+
+  /** The secret if visible at `min` or above; deleted ones only to admins. */
+  function visible(row: dal.SecretRow | null, min: keyof typeof RANK): dal.SecretRow {
+    if (!row || !row.permission) throw appError(404, "secret_not_found");
+    if (row.deleted_at && RANK[row.permission] < RANK.admin) throw appError(404, "secret_not_found");
+    if (RANK[row.permission] < RANK[min]) throw appError(403, "forbidden");
+    return row;
+  }
+
+  return {
+    async create(ctx: CallerContext, input: CreateSecretInput): Promise<SecretDto> {
+      assertFuture(input.expiresAt);
+      if (input.ownerId && ctx.role !== "service_role") {
+        throw appError(400, "invalid_request", "ownerId is for the service role only.");
+      }
+      const id = newId();
+      const sealed = await sealValue(keyring, id, 1, input.value);
+      const row = await asCaller(db, ctx, (tx) =>
+        dal.insertSecret(tx, {
+          id, ownerId: input.ownerId ?? null, name: input.name, secretType: input.secretType,
+          description: input.description, tags: input.tags, expiresAt: input.expiresAt ?? null,
+        }, sealed));
+      // The creator owns it (the statement's snapshot predates the row, so say it here).
+      return toSecretDto({ ...row, permission: "owner" }, clock.now());
+    },
+
+    async list(ctx: CallerContext, q: ListQuery): Promise<{ items: SecretDto[]; nextCursor: string | null }> {
+      const rows = await asCaller(db, ctx, (tx) =>
+        dal.listSecrets(tx, {
+          type: q.type, tag: q.tag, prefix: q.prefix, ownerId: q.ownerId,
+          includeInactive: q.includeInactive ?? false, deleted: q.deleted ?? false,
+          after: q.cursor ? decodeCursor(q.cursor) : undefined, limit: q.limit + 1,
+        }));
+      const page = rows.slice(0, q.limit);
+      const now = clock.now();
+      return {
+        items: page.map((r) => toSecretDto(r, now)),
+        nextCursor: rows.length > q.limit ? encodeCursor(page[page.length - 1]) : null,
+      };
+    },
+
+    async get(ctx: CallerContext, id: string): Promise<SecretDto> {
+      const row = await asCaller(db, ctx, (tx) => dal.findSecret(tx, id));
+      return toSecretDto(visible(row, "use"), clock.now());
+    },
+
+    async update(ctx: CallerContext, id: string, patch: UpdateSecretInput): Promise<SecretDto> {
+      assertFuture(patch.expiresAt);
+      const row = await asCaller(db, ctx, (tx) => dal.updateSecret(tx, id, patch));
+      return toSecretDto(row, clock.now());
+    },
+
+    async remove(ctx: CallerContext, id: string): Promise<SecretDto> {
+      return toSecretDto(await asCaller(db, ctx, (tx) => dal.setDeleted(tx, id, true)), clock.now());
+    },
+
+    async restore(ctx: CallerContext, id: string): Promise<SecretDto> {
+      return toSecretDto(await asCaller(db, ctx, (tx) => dal.setDeleted(tx, id, false)), clock.now());
+    },
+
+    /**
+     * The value, decrypted. Its 'accessed' row commits with the read or not at all: a
+     * decryption failure rolls both back. A denial commits its 'denied' row, then fails.
+     */
+    async readValue(ctx: CallerContext, id: string, version?: number): Promise<{ id: string; version: number; value: string }> {
+      const result = await asCaller(db, ctx, async (tx) => {
+        const r = await dal.readValue(tx, id, version ?? null);
+        if (r.outcome !== "ok") return { error: GONE_STATUS[r.outcome]() };
+        return { version: r.version, value: await open(id, r.version, r.sealed) };
+      });
+      if ("error" in result) throw result.error;
+      return { id, version: result.version, value: result.value };
+    },
+
+    /** A new value version, with check-and-set when `expectedVersion` is given. */
+    async putValue(ctx: CallerContext, id: string, input: PutValueInput): Promise<SecretDto> {
+      const row = await asCaller(db, ctx, async (tx) => {
+        const cur = await dal.lockSecret(tx, id, "write");
+        if (cur.deleted_at) throw appError(410, "secret_deleted");
+        if (input.expectedVersion !== undefined && cur.current_version !== input.expectedVersion) {
+          throw appError(409, "version_conflict");
+        }
+        const sealed = await sealValue(keyring, id, cur.current_version + 1, input.value);
+        return dal.insertVersion(tx, id, cur.current_version, sealed, null);
+      });
+      return toSecretDto(row, clock.now());
+    },
+
+    /** Roll back: a new version holding version n's value, re-sealed for its new place. */
+    async rollback(ctx: CallerContext, id: string, n: number, expectedVersion?: number): Promise<SecretDto> {
+      const row = await asCaller(db, ctx, async (tx) => {
+        const { currentVersion, sealed } = await dal.versionForRollback(tx, id, n);
+        if (expectedVersion !== undefined && currentVersion !== expectedVersion) throw appError(409, "version_conflict");
+        const value = await open(id, n, sealed);
+        const resealed = await sealValue(keyring, id, currentVersion + 1, value);
+        return dal.insertVersion(tx, id, currentVersion, resealed, n);
+      });
+      return toSecretDto(row, clock.now());
+    },
+
+    async listVersions(ctx: CallerContext, id: string): Promise<VersionDto[]> {
+      return await asCaller(db, ctx, async (tx) => {
+        const secret = visible(await dal.findSecret(tx, id), "read");
+        const rows = await dal.listVersions(tx, id);
+        return rows.map((r) => ({
+          version: r.version,
+          createdBy: r.created_by,
+          createdAt: iso(r.created_at)!,
+          restoredFrom: r.restored_from,
+          kekVersion: r.kek_version,
+          current: r.version === secret.current_version,
+        }));
+      });
+    },
+
+    async listGrants(ctx: CallerContext, id: string): Promise<GrantDto[]> {
+      const rows = await asCaller(db, ctx, (tx) => dal.listGrants(tx, id));
+      return rows.map(toGrantDto);
+    },
+
+    async grant(ctx: CallerContext, id: string, input: GrantInput): Promise<GrantDto> {
+      const who = "userId" in input ? { userId: input.userId } : { email: input.email };
+      return toGrantDto(await asCaller(db, ctx, (tx) => dal.grant(tx, id, who, input.permission)));
+    },
+
+    async revoke(ctx: CallerContext, id: string, userId: string): Promise<void> {
+      await asCaller(db, ctx, (tx) => dal.revoke(tx, id, userId));
+    },
+  };
+}
+
+function toGrantDto(r: { user_id: string; email: string | null; permission: string; granted_by: string | null; granted_at: Date }): GrantDto {
+  return { userId: r.user_id, email: r.email, permission: r.permission, grantedBy: r.granted_by, grantedAt: iso(r.granted_at)! };
+}
+
+export type SecretService = ReturnType<typeof createSecretService>;

@@ -1,0 +1,196 @@
+-- Platform stand-in: what a hosted Supabase project already provides, recreated for local
+-- development and tests (embedded PGlite, or a plain PostgreSQL 15). Hosted Supabase
+-- provides all of it: this file is never pushed and never sits under supabase/migrations/.
+--
+-- It is idempotent (run before the migrations on every start) and mirrors Supabase's own
+-- definitions where our code depends on them:
+--   * roles anon, authenticated, service_role (bypassrls) and authenticator (the role
+--     PostgREST logs in as and switches from);
+--   * the auth schema: auth.users (the columns we touch) and auth.uid() / auth.role() /
+--     auth.jwt(), reading `request.jwt.claims` exactly as Supabase's functions do;
+--   * the extensions schema with pgcrypto;
+--   * Supabase Vault's API: vault.secrets, vault.create_secret, vault.update_secret and
+--     the vault.decrypted_secrets view, with Vault's privileges (nothing for anon or
+--     authenticated). Values are encrypted at rest with a root key generated inside the
+--     database, as Vault does with its server-held key.
+--   * Supabase's default privileges on schema public (new tables and functions are
+--     granted to anon, authenticated and service_role), so migrations must revoke what
+--     the REST API must not reach, exactly as on a hosted project.
+
+do $roles$
+begin
+  if not exists (select 1 from pg_roles where rolname = 'anon') then
+    create role anon nologin noinherit;
+  end if;
+  if not exists (select 1 from pg_roles where rolname = 'authenticated') then
+    create role authenticated nologin noinherit;
+  end if;
+  if not exists (select 1 from pg_roles where rolname = 'service_role') then
+    create role service_role nologin noinherit bypassrls;
+  end if;
+  if not exists (select 1 from pg_roles where rolname = 'authenticator') then
+    create role authenticator noinherit login;
+  end if;
+end
+$roles$;
+
+grant anon, authenticated, service_role to authenticator;
+
+-- extensions -------------------------------------------------------------------------
+create schema if not exists extensions;
+grant usage on schema extensions to anon, authenticated, service_role;
+create extension if not exists pgcrypto with schema extensions;
+
+-- auth -------------------------------------------------------------------------------
+create schema if not exists auth;
+grant usage on schema auth to anon, authenticated, service_role;
+
+create table if not exists auth.users (
+  id uuid primary key default extensions.gen_random_uuid(),
+  aud varchar(255),
+  role varchar(255),
+  email varchar(255),
+  raw_app_meta_data jsonb default '{}'::jsonb,
+  raw_user_meta_data jsonb default '{}'::jsonb,
+  created_at timestamptz default now(),
+  updated_at timestamptz default now(),
+  deleted_at timestamptz
+);
+create unique index if not exists users_email_key on auth.users (lower(email));
+
+-- The same bodies Supabase ships: the legacy per-claim setting first, then the JSON claims.
+create or replace function auth.uid() returns uuid
+language sql stable
+as $$
+  select coalesce(
+    nullif(current_setting('request.jwt.claim.sub', true), ''),
+    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
+  )::uuid
+$$;
+
+create or replace function auth.role() returns text
+language sql stable
+as $$
+  select coalesce(
+    nullif(current_setting('request.jwt.claim.role', true), ''),
+    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role')
+  )::text
+$$;
+
+create or replace function auth.email() returns text
+language sql stable
+as $$
+  select coalesce(
+    nullif(current_setting('request.jwt.claim.email', true), ''),
+    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'email')
+  )::text
+$$;
+
+create or replace function auth.jwt() returns jsonb
+language sql stable
+as $$
+  select coalesce(
+    nullif(current_setting('request.jwt.claim', true), ''),
+    nullif(current_setting('request.jwt.claims', true), '')
+  )::jsonb
+$$;
+
+grant execute on function auth.uid(), auth.role(), auth.email(), auth.jwt()
+  to anon, authenticated, service_role;
+grant select on auth.users to service_role;
+
+-- vault ------------------------------------------------------------------------------
+create schema if not exists vault;
+revoke all on schema vault from public;
+
+-- The root key never leaves this table; only the owner (postgres) can read it.
+create table if not exists vault._root_key (
+  id boolean primary key default true check (id),
+  key text not null
+);
+revoke all on vault._root_key from public;
+insert into vault._root_key (key)
+  values (encode(extensions.gen_random_bytes(32), 'base64'))
+  on conflict (id) do nothing;
+
+create table if not exists vault.secrets (
+  id uuid primary key default extensions.gen_random_uuid(),
+  name text,
+  description text not null default '',
+  secret text not null,
+  key_id uuid,
+  nonce bytea,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+create unique index if not exists secrets_name_idx on vault.secrets (name) where name is not null;
+
+create or replace function vault._encrypt(plain text) returns text
+language sql volatile security definer set search_path = ''
+as $$
+  select encode(extensions.pgp_sym_encrypt(plain, (select key from vault._root_key)), 'base64')
+$$;
+
+create or replace function vault._decrypt(cipher text) returns text
+language sql stable security definer set search_path = ''
+as $$
+  select extensions.pgp_sym_decrypt(decode(cipher, 'base64'), (select key from vault._root_key))
+$$;
+
+create or replace function vault.create_secret(
+  new_secret text,
+  new_name text default null,
+  new_description text default '',
+  new_key_id uuid default null
+) returns uuid
+language plpgsql security definer set search_path = ''
+as $$
+declare
+  created_id uuid;
+begin
+  insert into vault.secrets (secret, name, description, key_id)
+  values (vault._encrypt(new_secret), new_name, coalesce(new_description, ''), new_key_id)
+  returning id into created_id;
+  return created_id;
+end
+$$;
+
+create or replace function vault.update_secret(
+  secret_id uuid,
+  new_secret text default null,
+  new_name text default null,
+  new_description text default null,
+  new_key_id uuid default null
+) returns void
+language plpgsql security definer set search_path = ''
+as $$
+begin
+  update vault.secrets s
+     set secret = case when new_secret is null then s.secret else vault._encrypt(new_secret) end,
+         name = coalesce(new_name, s.name),
+         description = coalesce(new_description, s.description),
+         key_id = coalesce(new_key_id, s.key_id),
+         updated_at = now()
+   where s.id = secret_id;
+end
+$$;
+
+create or replace view vault.decrypted_secrets as
+  select s.id, s.name, s.description, s.secret,
+         vault._decrypt(s.secret) as decrypted_secret,
+         s.key_id, s.nonce, s.created_at, s.updated_at
+    from vault.secrets s;
+
+revoke all on all tables in schema vault from public, anon, authenticated;
+revoke all on all functions in schema vault from public, anon, authenticated;
+grant usage on schema vault to service_role;
+grant select, insert, update, delete on vault.secrets to service_role;
+grant select on vault.decrypted_secrets to service_role;
+grant execute on function vault.create_secret(text, text, text, uuid),
+                          vault.update_secret(uuid, text, text, text, uuid) to service_role;
+
+-- Supabase's default privileges on public ------------------------------------------------
+grant usage on schema public to anon, authenticated, service_role;
+alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
+alter default privileges in schema public grant all on functions to anon, authenticated, service_role;
+alter default privileges in schema public grant all on sequences to anon, authenticated, service_role;

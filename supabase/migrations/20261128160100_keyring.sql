@@ -1,0 +1,52 @@
+-- Keyring: key-encryption keys (KEKs) live in Supabase Vault, one Vault secret per version.
+-- This table only maps a KEK version to its Vault row and tracks its life cycle; it never
+-- holds key material.
+
+create table if not exists private.key_versions (
+  version int primary key check (version > 0),
+  vault_secret_id uuid not null unique,
+  status text not null check (status in ('active', 'retiring', 'retired')),
+  created_at timestamptz not null default now(),
+  retired_at timestamptz
+);
+comment on table private.key_versions is
+  'KEK versions. Material is in vault.secrets (name sigyl_kek_vN); exactly one version is active.';
+comment on column private.key_versions.status is
+  'active: wraps new DEKs; retiring: still wraps some DEKs, being re-wrapped; retired: wraps nothing.';
+
+create unique index if not exists key_versions_one_active
+  on private.key_versions ((true)) where status = 'active';
+
+revoke all on private.key_versions from public, anon, authenticated;
+
+-- The first KEK is born inside the database from random bytes, so it never exists in a
+-- file, a migration literal, an environment variable or a log.
+do $kek$
+begin
+  if not exists (select 1 from private.key_versions) then
+    insert into private.key_versions (version, vault_secret_id, status)
+    values (
+      1,
+      vault.create_secret(
+        encode(extensions.gen_random_bytes(32), 'base64'),
+        'sigyl_kek_v1',
+        'Sigyl Secrets key-encryption key, version 1'
+      ),
+      'active'
+    );
+  end if;
+end
+$kek$;
+
+-- Loads the key material for the function's keyring (once per function instance). Only the
+-- connection owner may call it: not anon, not authenticated, not service_role over REST.
+create or replace function private.load_keyring()
+returns table (version int, status text, material text)
+language sql stable security definer set search_path = ''
+as $$
+  select k.version, k.status, s.decrypted_secret
+    from private.key_versions k
+    join vault.decrypted_secrets s on s.id = k.vault_secret_id
+   order by k.version
+$$;
+revoke all on function private.load_keyring() from public, anon, authenticated, service_role;

@@ -1,0 +1,270 @@
+-- The write path and the value read, as security-definer helpers the function calls while
+-- acting as the caller. Each checks the caller's level itself (the REST API cannot reach
+-- them: `private` is not an exposed schema). Errors use SQLSTATE class 'S0' with a stable
+-- code as the message; the function maps them to HTTP once:
+--   S0400 bad request, S0403 forbidden, S0404 not found, S0409 conflict, S0410 gone.
+
+-- Locks the secret row and returns it with the caller's level; a secret the caller cannot
+-- see is reported exactly like one that does not exist.
+create or replace function private.lock_secret_for(p_id uuid, p_min_level text, out s public.secrets, out level text)
+language plpgsql security definer set search_path = ''
+as $$
+begin
+  select * into s from public.secrets where id = p_id for update;
+  level := private.caller_permission(p_id);
+  if s.id is null or level is null then
+    raise exception 'secret_not_found' using errcode = 'S0404';
+  end if;
+  if private.permission_rank(level) < private.permission_rank(p_min_level) then
+    raise exception 'forbidden' using errcode = 'S0403';
+  end if;
+end
+$$;
+
+create or replace function private.create_secret(
+  p_id uuid, p_owner uuid, p_name text, p_type public.secret_type, p_description text,
+  p_tags text[], p_expires_at timestamptz,
+  p_iv bytea, p_ciphertext bytea, p_wrapped_dek bytea, p_kek_version int
+) returns public.secrets
+language plpgsql security definer set search_path = ''
+as $$
+declare
+  owner uuid;
+  created public.secrets;
+begin
+  if (select auth.role()) = 'service_role' then
+    owner := p_owner;
+    if owner is null then raise exception 'owner_required' using errcode = 'S0400'; end if;
+    if not exists (select 1 from auth.users where id = owner) then
+      raise exception 'user_not_found' using errcode = 'S0404';
+    end if;
+  else
+    owner := (select auth.uid());
+    if owner is null or (p_owner is not null and p_owner <> owner) then
+      raise exception 'forbidden' using errcode = 'S0403';
+    end if;
+  end if;
+
+  insert into public.secrets (id, user_id, name, secret_type, description, tags, expires_at, current_version)
+  values (p_id, owner, p_name, p_type, coalesce(p_description, ''), coalesce(p_tags, '{}'), p_expires_at, 1)
+  returning * into created;
+  insert into public.secret_versions (secret_id, version, iv, ciphertext, wrapped_dek, kek_version, created_by)
+  values (p_id, 1, p_iv, p_ciphertext, p_wrapped_dek, p_kek_version, (select auth.uid()));
+  return created;
+end
+$$;
+
+-- Metadata edit: only the keys present in the patch change.
+create or replace function private.update_secret(p_id uuid, p_patch jsonb) returns public.secrets
+language plpgsql security definer set search_path = ''
+as $$
+declare
+  cur public.secrets;
+  updated public.secrets;
+begin
+  select (l.s).* into cur from private.lock_secret_for(p_id, 'write') l;
+  if cur.deleted_at is not null then raise exception 'secret_deleted' using errcode = 'S0410'; end if;
+  update public.secrets set
+    name = case when p_patch ? 'name' then p_patch ->> 'name' else name end,
+    secret_type = case when p_patch ? 'secretType' then (p_patch ->> 'secretType')::public.secret_type else secret_type end,
+    description = case when p_patch ? 'description' then coalesce(p_patch ->> 'description', '') else description end,
+    tags = case when p_patch ? 'tags'
+                then coalesce((select array_agg(t) from jsonb_array_elements_text(p_patch -> 'tags') t), '{}')
+                else tags end,
+    expires_at = case when p_patch ? 'expiresAt' then (p_patch ->> 'expiresAt')::timestamptz else expires_at end,
+    is_active = case when p_patch ? 'isActive' then (p_patch ->> 'isActive')::boolean else is_active end,
+    updated_at = now()
+  where id = p_id
+  returning * into updated;
+  return updated;
+end
+$$;
+
+-- New value version with check-and-set on the current version. The row lock serialises
+-- concurrent writers: of N callers holding the same expected version exactly one wins.
+create or replace function private.put_value(
+  p_id uuid, p_expected_version int,
+  p_iv bytea, p_ciphertext bytea, p_wrapped_dek bytea, p_kek_version int,
+  p_restored_from int default null
+) returns public.secrets
+language plpgsql security definer set search_path = ''
+as $$
+declare
+  cur public.secrets;
+  updated public.secrets;
+begin
+  select (l.s).* into cur from private.lock_secret_for(p_id, 'write') l;
+  if cur.deleted_at is not null then raise exception 'secret_deleted' using errcode = 'S0410'; end if;
+  if cur.current_version <> p_expected_version then
+    raise exception 'version_conflict' using errcode = 'S0409';
+  end if;
+  insert into public.secret_versions (secret_id, version, iv, ciphertext, wrapped_dek, kek_version, created_by, restored_from)
+  values (p_id, p_expected_version + 1, p_iv, p_ciphertext, p_wrapped_dek, p_kek_version, (select auth.uid()), p_restored_from);
+  update public.secrets set current_version = p_expected_version + 1, updated_at = now()
+   where id = p_id returning * into updated;
+  return updated;
+end
+$$;
+
+-- The one value read. Writes 'accessed' (or 'denied') in the caller's transaction, so the
+-- ciphertext never leaves without its audit row. Returns an outcome instead of raising so a
+-- denial's audit row commits.
+create or replace function private.read_value(p_id uuid, p_version int default null)
+returns table (outcome text, version int, enc_format smallint, iv bytea, ciphertext bytea,
+               wrapped_dek bytea, kek_version int)
+language plpgsql security definer set search_path = ''
+as $$
+declare
+  s public.secrets;
+  level text;
+  v public.secret_versions;
+  reason text;
+begin
+  select * into s from public.secrets where id = p_id;
+  level := private.caller_permission(p_id);
+  if s.id is null or level is null then
+    outcome := 'secret_not_found'; return next; return;
+  end if;
+  reason := case
+    when private.permission_rank(level) < private.permission_rank('read') then 'forbidden'
+    when s.deleted_at is not null then 'secret_deleted'
+    when s.expires_at is not null and s.expires_at <= now() then 'secret_expired'
+    when not s.is_active then 'secret_inactive'
+  end;
+  if reason is not null then
+    perform private.write_audit(s.id, s.name, s.user_id, 'denied', p_version,
+      jsonb_build_object('reason', reason), 'denied');
+    outcome := reason; return next; return;
+  end if;
+  select * into v from public.secret_versions sv
+   where sv.secret_id = p_id and sv.version = coalesce(p_version, s.current_version);
+  if v.secret_id is null then
+    outcome := 'version_not_found'; return next; return;
+  end if;
+  perform private.write_audit(s.id, s.name, s.user_id, 'accessed', v.version);
+  outcome := 'ok'; version := v.version; enc_format := v.enc_format; iv := v.iv;
+  ciphertext := v.ciphertext; wrapped_dek := v.wrapped_dek; kek_version := v.kek_version;
+  return next;
+end
+$$;
+
+-- The ciphertext of version n for a roll back by a writer: decrypted and re-sealed as the
+-- next version by the function; the value never reaches the caller, so no 'accessed' row.
+create or replace function private.version_for_rollback(p_id uuid, p_version int)
+returns table (current_version int, version int, enc_format smallint, iv bytea, ciphertext bytea,
+               wrapped_dek bytea, kek_version int)
+language plpgsql security definer set search_path = ''
+as $$
+declare
+  cur public.secrets;
+begin
+  select (l.s).* into cur from private.lock_secret_for(p_id, 'write') l;
+  if cur.deleted_at is not null then raise exception 'secret_deleted' using errcode = 'S0410'; end if;
+  return query
+    select cur.current_version, sv.version, sv.enc_format, sv.iv, sv.ciphertext, sv.wrapped_dek, sv.kek_version
+      from public.secret_versions sv where sv.secret_id = p_id and sv.version = p_version;
+  if not found then raise exception 'version_not_found' using errcode = 'S0404'; end if;
+end
+$$;
+
+create or replace function private.set_deleted(p_id uuid, p_deleted boolean) returns public.secrets
+language plpgsql security definer set search_path = ''
+as $$
+declare
+  cur public.secrets;
+  updated public.secrets;
+begin
+  select (l.s).* into cur from private.lock_secret_for(p_id, 'admin') l;
+  if p_deleted and cur.deleted_at is not null then
+    raise exception 'secret_deleted' using errcode = 'S0410';
+  end if;
+  if not p_deleted and cur.deleted_at is null then
+    raise exception 'secret_not_deleted' using errcode = 'S0409';
+  end if;
+  update public.secrets set deleted_at = case when p_deleted then now() end, updated_at = now()
+   where id = p_id returning * into updated;
+  return updated;
+end
+$$;
+
+create or replace function private.list_grants(p_id uuid)
+returns table (user_id uuid, email text, permission public.secret_permission, granted_by uuid, granted_at timestamptz)
+language plpgsql security definer set search_path = ''
+as $$
+begin
+  perform private.lock_secret_for(p_id, 'admin');
+  return query
+    select p.user_id, u.email::text, p.permission, p.granted_by, p.granted_at
+      from public.secret_permissions p join auth.users u on u.id = p.user_id
+     where p.secret_id = p_id
+     order by p.granted_at, p.user_id;
+end
+$$;
+
+-- Grants by user id or email; re-granting changes the level.
+create or replace function private.grant_permission(p_id uuid, p_grantee uuid, p_email text, p_permission public.secret_permission)
+returns table (user_id uuid, email text, permission public.secret_permission, granted_by uuid, granted_at timestamptz)
+language plpgsql security definer set search_path = ''
+as $$
+declare
+  cur public.secrets;
+  grantee auth.users;
+begin
+  select (l.s).* into cur from private.lock_secret_for(p_id, 'admin') l;
+  if cur.deleted_at is not null then raise exception 'secret_deleted' using errcode = 'S0410'; end if;
+  select * into grantee from auth.users u
+   where (p_grantee is not null and u.id = p_grantee)
+      or (p_grantee is null and lower(u.email) = lower(p_email));
+  if grantee.id is null then raise exception 'user_not_found' using errcode = 'S0404'; end if;
+  if grantee.id = cur.user_id then raise exception 'cannot_grant_owner' using errcode = 'S0400'; end if;
+  insert into public.secret_permissions as p (secret_id, user_id, permission, granted_by)
+  values (p_id, grantee.id, p_permission, (select auth.uid()))
+  on conflict (secret_id, user_id) do update
+    set permission = excluded.permission, granted_by = excluded.granted_by, granted_at = now()
+    where p.permission is distinct from excluded.permission;
+  return query
+    select p.user_id, grantee.email::text, p.permission, p.granted_by, p.granted_at
+      from public.secret_permissions p where p.secret_id = p_id and p.user_id = grantee.id;
+end
+$$;
+
+-- Admins revoke anyone's grant; a grantee may always drop its own.
+create or replace function private.revoke_permission(p_id uuid, p_grantee uuid) returns void
+language plpgsql security definer set search_path = ''
+as $$
+declare
+  level text := private.caller_permission(p_id);
+begin
+  if level is null then raise exception 'secret_not_found' using errcode = 'S0404'; end if;
+  if p_grantee is distinct from (select auth.uid()) then
+    perform private.lock_secret_for(p_id, 'admin');
+  end if;
+  delete from public.secret_permissions p where p.secret_id = p_id and p.user_id = p_grantee;
+  if not found then raise exception 'grant_not_found' using errcode = 'S0404'; end if;
+end
+$$;
+
+revoke all on function
+  private.lock_secret_for(uuid, text),
+  private.create_secret(uuid, uuid, text, public.secret_type, text, text[], timestamptz, bytea, bytea, bytea, int),
+  private.update_secret(uuid, jsonb),
+  private.put_value(uuid, int, bytea, bytea, bytea, int, int),
+  private.read_value(uuid, int),
+  private.version_for_rollback(uuid, int),
+  private.set_deleted(uuid, boolean),
+  private.list_grants(uuid),
+  private.grant_permission(uuid, uuid, text, public.secret_permission),
+  private.revoke_permission(uuid, uuid)
+  from public, anon;
+grant execute on function
+  private.lock_secret_for(uuid, text),
+  private.create_secret(uuid, uuid, text, public.secret_type, text, text[], timestamptz, bytea, bytea, bytea, int),
+  private.update_secret(uuid, jsonb),
+  private.put_value(uuid, int, bytea, bytea, bytea, int, int),
+  private.read_value(uuid, int),
+  private.version_for_rollback(uuid, int),
+  private.set_deleted(uuid, boolean),
+  private.list_grants(uuid),
+  private.grant_permission(uuid, uuid, text, public.secret_permission),
+  private.revoke_permission(uuid, uuid)
+  to authenticated, service_role;

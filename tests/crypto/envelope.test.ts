@@ -1,0 +1,133 @@
+import { describe, expect, it } from "vitest";
+import { DecryptionError, openValue, rewrapDek, sealValue, type SealedValue, WRAPPED_DEK_BYTES } from "../../shared/crypto/envelope.ts";
+import { createKeyring, importKek, type Keyring } from "../../shared/crypto/keyring.ts";
+
+const b64 = (n: number) => Buffer.from(crypto.getRandomValues(new Uint8Array(n))).toString("base64");
+const keyring = (entries = [{ version: 1, status: "active", material: b64(32) }]) => createKeyring(entries);
+const ID = "6f1c1b7e-4a55-4c55-9f7e-2b9c0d6f1a10";
+const OTHER = "0b7f2d9e-1111-4c55-9f7e-2b9c0d6f1a10";
+
+const tricky = [
+  "sk-live-abc123",
+  "ключ 🔑 秘密 مفتاح",
+  "line one\nline two\r\nline three",
+  `quotes ' " \` and \\ backslashes`,
+  "   leading and trailing spaces   ",
+  "x".repeat(64 * 1024),
+  "é".repeat(32 * 1024),
+];
+
+async function tamperedFails(ring: Keyring, sealed: SealedValue, id = ID, version = 1) {
+  await expect(openValue(ring, id, version, sealed)).rejects.toBeInstanceOf(DecryptionError);
+}
+
+describe("envelope encryption", () => {
+  it("round-trips tricky values byte for byte", async () => {
+    const ring = await keyring();
+    for (const value of tricky) {
+      const sealed = await sealValue(ring, ID, 1, value);
+      expect(await openValue(ring, ID, 1, sealed)).toBe(value);
+    }
+  });
+
+  it("never stores the value or its encodings in the sealed parts", async () => {
+    const ring = await keyring();
+    const value = "plaintext-marker-0123456789";
+    const sealed = await sealValue(ring, ID, 1, value);
+    const all = Buffer.concat([sealed.iv, sealed.ciphertext, sealed.wrappedDek].map((b) => Buffer.from(b)));
+    expect(all.includes(Buffer.from(value))).toBe(false);
+    expect(all.toString("latin1")).not.toContain(value);
+    expect(sealed.iv.byteLength).toBe(12);
+    expect(sealed.wrappedDek.byteLength).toBe(WRAPPED_DEK_BYTES);
+    expect(sealed.ciphertext.byteLength).toBe(new TextEncoder().encode(value).byteLength + 16);
+  });
+
+  it("fails on any flipped byte of the IV, tag, ciphertext or wrapped DEK", async () => {
+    const ring = await keyring();
+    const sealed = await sealValue(ring, ID, 1, "tamper me");
+    for (const part of ["iv", "ciphertext", "wrappedDek"] as const) {
+      for (let i = 0; i < sealed[part].byteLength; i++) {
+        const copy = new Uint8Array(sealed[part]);
+        copy[i] ^= 0x01;
+        await tamperedFails(ring, { ...sealed, [part]: copy });
+      }
+    }
+  });
+
+  it("fails when the blob is moved to another secret or another version", async () => {
+    const ring = await keyring();
+    const sealed = await sealValue(ring, ID, 3, "bound to its row");
+    await tamperedFails(ring, sealed, OTHER, 3);
+    await tamperedFails(ring, sealed, ID, 2);
+    await tamperedFails(ring, sealed, ID, 4);
+    expect(await openValue(ring, ID, 3, sealed)).toBe("bound to its row");
+  });
+
+  it("fails under the wrong KEK, an unknown KEK version, or a re-labelled KEK version", async () => {
+    const ring = await keyring();
+    const sealed = await sealValue(ring, ID, 1, "kek bound");
+    await tamperedFails(await keyring(), sealed);
+    await tamperedFails(ring, { ...sealed, kekVersion: 2 });
+    const material = b64(32);
+    const two = await createKeyring([{ version: 1, status: "retiring", material }, { version: 2, status: "active", material }]);
+    const underOne = await sealValue(await createKeyring([{ version: 1, status: "active", material }]), ID, 1, "x1");
+    await tamperedFails(two, { ...underOne, kekVersion: 2 });
+  });
+
+  it("rejects bad lengths and formats before touching the key", async () => {
+    const ring = await keyring();
+    const sealed = await sealValue(ring, ID, 1, "lengths");
+    await tamperedFails(ring, { ...sealed, iv: sealed.iv.subarray(0, 11) });
+    await tamperedFails(ring, { ...sealed, ciphertext: sealed.ciphertext.subarray(0, 16) });
+    await tamperedFails(ring, { ...sealed, wrappedDek: sealed.wrappedDek.subarray(0, 59) });
+    await tamperedFails(ring, { ...sealed, encFormat: 2 });
+  });
+
+  it("every decryption failure is the same error with no detail", async () => {
+    const ring = await keyring();
+    const sealed = await sealValue(ring, ID, 1, "same error");
+    const errors = await Promise.all([
+      openValue(ring, OTHER, 1, sealed).catch((e) => e),
+      openValue(ring, ID, 1, { ...sealed, kekVersion: 9 }).catch((e) => e),
+      openValue(ring, ID, 1, { ...sealed, iv: new Uint8Array(3) }).catch((e) => e),
+    ]);
+    for (const e of errors) {
+      expect(e).toBeInstanceOf(DecryptionError);
+      expect(e.message).toBe("decryption failed");
+    }
+  });
+
+  it("re-wraps a DEK under a new KEK without touching the value ciphertext", async () => {
+    const ring = await createKeyring([
+      { version: 1, status: "retiring", material: b64(32) },
+      { version: 2, status: "active", material: b64(32) },
+    ]);
+    const sealed = { ...(await sealValue(ring, ID, 1, "rewrap")) };
+    const before = { ...sealed, kekVersion: 2 };
+    const wrappedDek = await rewrapDek(ring, sealed, ID, 1, 1);
+    const moved = await rewrapDek(ring, { wrappedDek, kekVersion: 1 }, ID, 1, 2);
+    expect(await openValue(ring, ID, 1, { ...before, wrappedDek: moved, kekVersion: 2 })).toBe("rewrap");
+  });
+
+  it("keeps KEKs non-extractable and refuses keys of the wrong size", async () => {
+    const ring = await keyring();
+    const kek = ring.get(1)!;
+    expect(kek.extractable).toBe(false);
+    await expect(crypto.subtle.exportKey("raw", kek)).rejects.toThrow();
+    expect(() => importKek(new Uint8Array(16))).toThrow(/32 bytes/);
+    await expect(createKeyring([{ version: 1, status: "retiring", material: b64(32) }])).rejects.toThrow(/no active KEK/);
+  });
+
+  it("draws no IV twice across 100,000 encryptions", async () => {
+    const ring = await keyring();
+    const seen = new Set<string>();
+    for (let batch = 0; batch < 100; batch++) {
+      const sealed = await Promise.all(Array.from({ length: 1000 }, () => sealValue(ring, ID, 1, "v")));
+      for (const s of sealed) {
+        seen.add(Buffer.from(s.iv).toString("hex"));
+        seen.add(Buffer.from(s.wrappedDek.subarray(0, 12)).toString("hex"));
+      }
+    }
+    expect(seen.size).toBe(200_000);
+  });
+});

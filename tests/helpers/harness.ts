@@ -1,0 +1,160 @@
+/**
+ * One database and one app per suite, called in-process with `app.request()` as Hono's own
+ * tests do. Users are fresh per call, so suites sharing a PostgreSQL never meet. Every value
+ * a suite stores is remembered; `close()` fails the suite if any of them sits anywhere in the
+ * database (as text, hex or base64) or in a log line.
+ */
+import { readFile } from "node:fs/promises";
+import { inject } from "vitest";
+import type { Clock } from "../../shared/clock.ts";
+import { loadConfig } from "../../shared/config.ts";
+import type { Database } from "../../shared/db/database.ts";
+import { createPgliteDatabase } from "../../shared/db/pglite.ts";
+import { createPostgresDatabase } from "../../shared/db/postgres.ts";
+import { createRuntime } from "../../shared/runtime.ts";
+import { ensureUser, signServiceToken, signUserToken } from "../../scripts/lib/local.ts";
+
+export const usingPostgres = Boolean(process.env.DATABASE_URL);
+export const JWT_SECRET = loadConfig({}).auth.jwtSecret!;
+
+export interface TestUser {
+  id: string;
+  email: string;
+  token: string;
+}
+
+export interface Reply<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+export class TestClock implements Clock {
+  offsetMs = 0;
+  now() {
+    return new Date(Date.now() + this.offsetMs);
+  }
+}
+
+export async function openTestDatabase(): Promise<Database> {
+  if (usingPostgres) return createPostgresDatabase(process.env.DATABASE_URL!, { max: 8 });
+  const dump = await readFile(inject("pgliteDump"));
+  return await createPgliteDatabase({ loadDataDir: new Blob([dump]) });
+}
+
+export async function createHarness() {
+  const db = await openTestDatabase();
+  const clock = new TestClock();
+  const logs: string[] = [];
+  const runtime = await createRuntime({
+    config: loadConfig({}),
+    db,
+    clock,
+    log: (event, fields) => logs.push(JSON.stringify({ event, ...fields })),
+  });
+  const values = new Set<string>();
+  const run = Math.random().toString(36).slice(2, 10);
+  let n = 0;
+
+  async function user(label = "user"): Promise<TestUser> {
+    const u = await ensureUser(db, `${label}-${run}-${++n}@test.sigyl.dev`);
+    return { ...u, token: await signUserToken(JWT_SECRET, u) };
+  }
+
+  async function request<T = any>(
+    method: string,
+    path: string,
+    opts: { token?: string | null; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+  ): Promise<Reply<T>> {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+    let body: string | undefined = opts.rawBody;
+    if (opts.body !== undefined) {
+      headers["content-type"] ??= "application/json";
+      body = JSON.stringify(opts.body);
+    }
+    const res = await runtime.app.request(`/secrets${path}`, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch { /* not JSON */ }
+    return { status: res.status, body: parsed as T, headers: res.headers };
+  }
+
+  /** Creates a secret as `owner` and remembers its value for the plaintext scan. */
+  async function createSecret(owner: TestUser, body: Record<string, unknown> = {}) {
+    const value = (body.value as string) ?? `value-${run}-${++n}-${crypto.randomUUID()}`;
+    remember(value);
+    const res = await request("POST", "", {
+      token: owner.token,
+      body: { name: `S_${run}_${++n}`, ...body, value },
+    });
+    if (res.status !== 201) throw new Error(`create failed: ${res.status} ${JSON.stringify(res.body)}`);
+    return { ...res.body.data, value } as { id: string; name: string; currentVersion: number; value: string };
+  }
+
+  function remember(value: string) {
+    if (value.length >= 6) values.add(value);
+  }
+
+  async function grant(owner: TestUser, secretId: string, grantee: TestUser, permission: string) {
+    const res = await request("PUT", `/${secretId}/permissions`, { token: owner.token, body: { userId: grantee.id, permission } });
+    if (res.status !== 200) throw new Error(`grant failed: ${res.status} ${JSON.stringify(res.body)}`);
+  }
+
+  /** Every table outside Vault, as text, searched for each remembered value in three encodings. */
+  async function findPlaintext(): Promise<string[]> {
+    const needles = [...values].flatMap((v) => {
+      const bytes = new TextEncoder().encode(v);
+      return [v, Buffer.from(bytes).toString("hex"), Buffer.from(bytes).toString("base64")];
+    });
+    if (needles.length === 0) return [];
+    const tables = await db.query<{ name: string }>(
+      `select format('%I.%I', schemaname, tablename) as name from pg_tables
+        where schemaname not in ('pg_catalog', 'information_schema', 'vault')`,
+    );
+    const hits: string[] = [];
+    for (const { name } of tables) {
+      const rows = await db.query<{ hit: string }>(
+        `select v as hit from ${name} t, unnest($1::text[]) v where strpos(lower(t::text), lower(v)) > 0 limit 1`,
+        [needles],
+      );
+      if (rows.length) hits.push(name);
+    }
+    for (const line of logs) if (needles.some((v) => line.includes(v))) hits.push(`log: ${line.slice(0, 80)}`);
+    return hits;
+  }
+
+  async function close() {
+    const hits = await findPlaintext();
+    await db.close();
+    if (hits.length) throw new Error(`plaintext values found at rest: ${hits.join(", ")}`);
+  }
+
+  return {
+    db, clock, logs, runtime, app: runtime.app, user, request, createSecret, grant, remember, findPlaintext, close,
+    serviceToken: () => signServiceToken(JWT_SECRET),
+  };
+}
+
+export type Harness = Awaited<ReturnType<typeof createHarness>>;
+
+/** Rows of a table that mention an id, for "nothing changed" assertions. */
+export async function snapshot(db: Database, secretId: string) {
+  const q = (sql: string) => db.query(sql, [secretId]);
+  return JSON.stringify({
+    secret: await q(`select * from public.secrets where id = $1::uuid`),
+    versions: await q(`select secret_id, version, encode(ciphertext, 'hex') c from public.secret_versions where secret_id = $1::uuid order by version`),
+    grants: await q(`select * from public.secret_permissions where secret_id = $1::uuid order by user_id`),
+  });
+}
+
+/** Audit rows of a secret, oldest first. */
+export function auditOf(db: Database, secretId: string) {
+  return db.query<{ action: string; actor_id: string | null; actor_type: string; version: number | null; outcome: string; details: any; request_id: string | null; ip: string | null; user_agent: string | null }>(
+    `select action::text, actor_id, actor_type::text, version, outcome, details, request_id, ip, user_agent
+       from public.secret_access_logs where secret_id = $1::uuid order by id`,
+    [secretId],
+  );
+}
