@@ -106,7 +106,7 @@ export async function migrate(
         await tx.exec(sql);
         await tx.query(
           `insert into supabase_migrations.schema_migrations (version, name, statements)
-           values ($1, $2, array(select jsonb_array_elements_text($3::jsonb)))`,
+           values ($1, $2, array(select jsonb_array_elements_text($3::text::jsonb)))`,
           [file.version, file.name, JSON.stringify(splitStatements(sql))],
         );
       });

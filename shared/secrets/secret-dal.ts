@@ -72,7 +72,7 @@ export async function insertSecret(
   const rows = await tx.query<SecretRow>(
     `select ${SECRET_COLUMNS}, private.caller_permission(s.id) as permission
        from private.create_secret($1::uuid, $2::uuid, $3::text, $4::public.secret_type, $5::text,
-              array(select jsonb_array_elements_text($6::jsonb)), $7::timestamptz,
+              array(select jsonb_array_elements_text($6::text::jsonb)), $7::timestamptz,
               decode($8, 'base64'), decode($9, 'base64'), decode($10, 'base64'), $11::int) s`,
     [input.id, input.ownerId, input.name, input.secretType, input.description, JSON.stringify(input.tags),
       input.expiresAt, iv, ct, dek, kek],
@@ -136,7 +136,7 @@ export function listSecrets(tx: Queryable, f: ListFilters): Promise<SecretRow[]>
 export async function updateSecret(tx: Queryable, id: string, patch: Record<string, unknown>): Promise<SecretRow> {
   const rows = await tx.query<SecretRow>(
     `select ${SECRET_COLUMNS}, private.caller_permission(s.id) as permission
-       from private.update_secret($1::uuid, $2::jsonb) s`,
+       from private.update_secret($1::uuid, $2::text::jsonb) s`,
     [id, JSON.stringify(patch)],
   );
   return rows[0];

@@ -124,12 +124,12 @@ begin
     return new;
   end if;
 
-  if new.name is distinct from old.name then changed := changed || 'name'; end if;
-  if new.secret_type is distinct from old.secret_type then changed := changed || 'secretType'; end if;
-  if new.description is distinct from old.description then changed := changed || 'description'; end if;
-  if new.tags is distinct from old.tags then changed := changed || 'tags'; end if;
-  if new.is_active is distinct from old.is_active then changed := changed || 'isActive'; end if;
-  if new.expires_at is distinct from old.expires_at then changed := changed || 'expiresAt'; end if;
+  if new.name is distinct from old.name then changed := array_append(changed, 'name'); end if;
+  if new.secret_type is distinct from old.secret_type then changed := array_append(changed, 'secretType'); end if;
+  if new.description is distinct from old.description then changed := array_append(changed, 'description'); end if;
+  if new.tags is distinct from old.tags then changed := array_append(changed, 'tags'); end if;
+  if new.is_active is distinct from old.is_active then changed := array_append(changed, 'isActive'); end if;
+  if new.expires_at is distinct from old.expires_at then changed := array_append(changed, 'expiresAt'); end if;
   if cardinality(changed) > 0 then
     perform private.write_audit(new.id, new.name, new.user_id, 'updated', new.current_version,
       jsonb_build_object('fields', to_jsonb(changed)));

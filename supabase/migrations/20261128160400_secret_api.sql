@@ -114,6 +114,7 @@ returns table (outcome text, version int, enc_format smallint, iv bytea, ciphert
                wrapped_dek bytea, kek_version int)
 language plpgsql security definer set search_path = ''
 as $$
+#variable_conflict use_column
 declare
   s public.secrets;
   level text;
@@ -155,6 +156,7 @@ returns table (current_version int, version int, enc_format smallint, iv bytea, 
                wrapped_dek bytea, kek_version int)
 language plpgsql security definer set search_path = ''
 as $$
+#variable_conflict use_column
 declare
   cur public.secrets;
 begin
@@ -191,6 +193,7 @@ create or replace function private.list_grants(p_id uuid)
 returns table (user_id uuid, email text, permission public.secret_permission, granted_by uuid, granted_at timestamptz)
 language plpgsql security definer set search_path = ''
 as $$
+#variable_conflict use_column
 begin
   perform private.lock_secret_for(p_id, 'admin');
   return query
@@ -206,6 +209,7 @@ create or replace function private.grant_permission(p_id uuid, p_grantee uuid, p
 returns table (user_id uuid, email text, permission public.secret_permission, granted_by uuid, granted_at timestamptz)
 language plpgsql security definer set search_path = ''
 as $$
+#variable_conflict use_column
 declare
   cur public.secrets;
   grantee auth.users;

@@ -50,7 +50,11 @@ export async function createHarness() {
     config: loadConfig({}),
     db,
     clock,
-    log: (event, fields) => logs.push(JSON.stringify({ event, ...fields })),
+    log: (event, fields) => {
+      const line = JSON.stringify({ event, ...fields });
+      logs.push(line);
+      if (process.env.SIGYL_TEST_LOGS) console.error(line);
+    },
   });
   const values = new Set<string>();
   const run = Math.random().toString(36).slice(2, 10);
