@@ -1,0 +1,119 @@
+/**
+ * `npm start` and `npm run token` as a new user runs them: the Deno server on embedded PGlite
+ * (or DATABASE_URL), its URL and health, tokens, a clean Ctrl-C, data kept across restarts,
+ * and one-line failures for a busy port or an unreachable database.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { createPostgresDatabase } from "../../shared/db/postgres.ts";
+import { eventually, freePort, runDeno, startDeno } from "../helpers/processes.ts";
+
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+async function boot(env: Record<string, string | undefined>) {
+  const port = await freePort();
+  const server = startDeno("scripts/serve.ts", [], { PORT: String(port), ...env });
+  const base = `http://127.0.0.1:${port}/functions/v1/secrets`;
+  const started = Date.now();
+  const health = await eventually(async () => {
+    if (server.child.exitCode !== null) throw new Error(`server exited: ${server.stderr()}`);
+    const res = await fetch(`${base}/health`);
+    return res.status === 200 ? await res.json() : undefined;
+  }, 60_000);
+  return { server, port, base, health, bootMs: Date.now() - started };
+}
+
+async function stop(server: ReturnType<typeof startDeno>) {
+  server.child.kill("SIGINT");
+  return await server.exited;
+}
+
+describe("npm start on embedded PGlite", () => {
+  it("serves health within 30 s, issues working tokens, stops cleanly on Ctrl-C and keeps its data", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "sigyl-data-"));
+    dirs.push(dataDir);
+    const env = { SIGYL_DATA_DIR: dataDir, DATABASE_URL: undefined };
+    const first = await boot(env);
+    expect(first.bootMs).toBeLessThan(30_000);
+    expect(first.health.data.database).toMatchObject({ kind: "pglite", reachable: true });
+    expect(first.server.output()).toContain(`serving ${first.base}`);
+    expect(first.server.output()).toContain("embedded PGlite");
+    expect(first.server.output()).toContain("npm run token");
+
+    const tokenRun = await runDeno("scripts/token.ts", ["alice@example.com"], { ...env, PORT: String(first.port) });
+    expect(tokenRun.code).toBe(0);
+    const token = tokenRun.stdout.trim();
+    expect(token.split(".")).toHaveLength(3);
+    const claims = JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString());
+    expect(claims).toMatchObject({ email: "alice@example.com", role: "authenticated", aud: "authenticated" });
+    for (const k of ["sub", "iat", "exp", "session_id"]) expect(claims[k]).toBeTruthy();
+
+    const created = await fetch(first.base, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "KEPT", value: "kept-across-restarts" }),
+    });
+    expect(created.status).toBe(201);
+    expect(await stop(first.server)).toBe(0);
+    expect(first.server.output()).toContain("shutting down");
+
+    const second = await boot(env);
+    expect(second.server.output()).toContain("0 applied now");
+    const again = await runDeno("scripts/token.ts", ["alice@example.com"], { ...env, PORT: String(second.port) });
+    expect(JSON.parse(Buffer.from(again.stdout.trim().split(".")[1], "base64url").toString()).sub).toBe(claims.sub);
+    const value = await fetch(`${second.base}/${(await created.json()).data.id}/value`, { headers: { authorization: `Bearer ${again.stdout.trim()}` } });
+    expect((await value.json()).data.value).toBe("kept-across-restarts");
+    expect(await stop(second.server)).toBe(0);
+
+    const service = await runDeno("scripts/token.ts", ["--service"], env);
+    expect(JSON.parse(Buffer.from(service.stdout.trim().split(".")[1], "base64url").toString())).toMatchObject({ role: "service_role" });
+  });
+
+  it("a busy port gives a one-line error and a non-zero exit", async () => {
+    const port = await freePort();
+    const blocker = createServer().listen(port, "127.0.0.1");
+    const dataDir = await mkdtemp(join(tmpdir(), "sigyl-data-"));
+    dirs.push(dataDir);
+    try {
+      const res = await runDeno("scripts/serve.ts", [], { PORT: String(port), SIGYL_DATA_DIR: dataDir, DATABASE_URL: undefined });
+      expect(res.code).toBe(1);
+      expect(res.stderr.trim().split("\n")).toEqual([`sigyl: port ${port} on 127.0.0.1 is already in use (set PORT)`]);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it("an unreachable DATABASE_URL gives a one-line error and a non-zero exit", async () => {
+    const res = await runDeno("scripts/serve.ts", [], { PORT: String(await freePort()), DATABASE_URL: "postgresql://postgres:pw@127.0.0.1:1/none" });
+    expect(res.code).toBe(1);
+    const lines = res.stderr.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^sigyl: cannot reach DATABASE_URL \(postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/none\)/);
+    expect(res.stderr).not.toContain(":pw@");
+  });
+});
+
+describe.runIf(process.env.DATABASE_URL)("npm start on PostgreSQL", () => {
+  it("migrates an empty database and serves health", async () => {
+    const admin = createPostgresDatabase(process.env.DATABASE_URL!, { max: 1 });
+    const name = `sigyl_start_${Math.random().toString(36).slice(2, 8)}`;
+    await admin.query(`create database ${name}`);
+    const url = new URL(process.env.DATABASE_URL!);
+    url.pathname = `/${name}`;
+    try {
+      const { server, health } = await boot({ DATABASE_URL: url.toString() });
+      expect(health.data.database).toMatchObject({ kind: "postgres", reachable: true });
+      expect(server.output()).toMatch(/migrations: \d+ applied now/);
+      expect(await stop(server)).toBe(0);
+    } finally {
+      await admin.query(`drop database ${name} with (force)`);
+      await admin.close();
+    }
+  });
+});
