@@ -67,11 +67,15 @@ async function main() {
     return Response.json({ id: user.id, email: user.email, aud: "authenticated", role: "authenticated" });
   };
 
-  const handler = (req: Request): Response | Promise<Response> => {
+  const handler = (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Response | Promise<Response> => {
     const url = new URL(req.url);
     if (url.pathname === `${FUNCTION_PREFIX}/secrets` || url.pathname.startsWith(`${FUNCTION_PREFIX}/secrets/`)) {
       url.pathname = url.pathname.slice(FUNCTION_PREFIX.length);
-      return runtime.app.fetch(new Request(url, req));
+      // As the hosted gateway does: append the address this request really came from.
+      const forwarded = new Request(url, req);
+      const xff = req.headers.get("x-forwarded-for");
+      forwarded.headers.set("x-forwarded-for", xff ? `${xff}, ${info.remoteAddr.hostname}` : info.remoteAddr.hostname);
+      return runtime.app.fetch(forwarded);
     }
     if (url.pathname === "/auth/v1/admin/users" && req.method === "POST" && !config.production) {
       return adminUsers(req);

@@ -32,6 +32,8 @@ export interface AppDeps {
   authenticator: Authenticator;
   clock: Clock;
   corsOrigins?: string[];
+  /** Proxies in front that append to x-forwarded-for (hosted: the Supabase gateway; local: serve.ts). */
+  trustedProxyHops?: number;
   log?: Logger;
   newId?: () => string;
 }
@@ -67,7 +69,7 @@ export function createApp(deps: AppDeps) {
   app.route("/health", healthRoutes({ db: deps.db, keyring: deps.keyring }));
 
   // Everything but health needs a caller, unknown routes included (no probing without a token).
-  const authed = authenticate(deps.authenticator);
+  const authed = authenticate(deps.authenticator, deps.trustedProxyHops ?? 1);
   app.use("*", (c, next) => (c.req.path === "/secrets/health" ? next() : authed(c, next)));
   app.route("/audit", auditRoutes(audit));
   app.route("/", secretAuditRoutes(audit));

@@ -24,6 +24,7 @@ const EnvSchema = z.object({
   SIGYL_DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   SIGYL_DB_PREPARE: boolish.default(true),
   SIGYL_DATA_DIR: z.string().default(".sigyl/pglite"),
+  SIGYL_TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(1),
   SIGYL_JOB_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
   HOST: z.string().default("127.0.0.1"),
   PORT: z.coerce.number().int().min(0).max(65535).default(54321),
@@ -34,6 +35,7 @@ export interface Config {
   databaseUrl: string | null;
   auth: { jwtSecret?: string; jwksUrl?: string; serviceKey?: string };
   corsOrigins: string[];
+  trustedProxyHops: number;
   db: { max: number; prepare: boolean };
   dataDir: string;
   jobIntervalSeconds: number;
@@ -66,6 +68,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     databaseUrl: e.DATABASE_URL ?? e.SUPABASE_DB_URL ?? null,
     auth: { jwtSecret, jwksUrl, serviceKey: e.SUPABASE_SERVICE_ROLE_KEY },
     corsOrigins: e.SIGYL_CORS_ORIGINS,
+    trustedProxyHops: e.SIGYL_TRUSTED_PROXY_HOPS,
     db: { max: e.SIGYL_DB_POOL_SIZE, prepare: e.SIGYL_DB_PREPARE },
     dataDir: e.SIGYL_DATA_DIR,
     jobIntervalSeconds: e.SIGYL_JOB_INTERVAL_SECONDS,

@@ -14,7 +14,8 @@ export async function createRuntime(options: { config: Config; db: Database; clo
   const keyring = await loadKeyringFromVault(options.db);
   const authenticator = createAuthenticator(options.config.auth, clock);
   const app = createApp({
-    db: options.db, keyring, authenticator, clock, corsOrigins: options.config.corsOrigins, log: options.log,
+    db: options.db, keyring, authenticator, clock, corsOrigins: options.config.corsOrigins,
+    trustedProxyHops: options.config.trustedProxyHops, log: options.log,
   });
   return { app, keyring, db: options.db, clock, authenticate: authenticator };
 }

@@ -3,14 +3,23 @@ import type { Authenticator } from "../auth/authenticate.ts";
 import { callerContext } from "../auth/caller-context.ts";
 import type { AppEnv } from "./app-env.ts";
 
+/**
+ * The client address: the `x-forwarded-for` entry written by the outermost trusted proxy,
+ * counted from the right (entries further left are whatever the client claimed).
+ */
+export function clientIp(forwardedFor: string | undefined, trustedHops: number): string | null {
+  const hops = (forwardedFor ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  return hops.length >= trustedHops && trustedHops > 0 ? hops[hops.length - trustedHops] : null;
+}
+
 /** Authenticates the request and prepares the database context the services act as. */
-export function authenticate(authenticator: Authenticator) {
+export function authenticate(authenticator: Authenticator, trustedProxyHops = 1) {
   return createMiddleware<AppEnv>(async (c, next) => {
     const caller = await authenticator(c.req.raw.headers);
     c.set("caller", caller);
     c.set("ctx", callerContext(caller, {
       requestId: c.get("requestId"),
-      ip: c.req.header("x-forwarded-for")?.split(",")[0]?.trim() || null,
+      ip: clientIp(c.req.header("x-forwarded-for"), trustedProxyHops),
       userAgent: c.req.header("user-agent") ?? null,
     }));
     await next();

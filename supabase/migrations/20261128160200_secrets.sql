@@ -145,10 +145,14 @@ grant execute on function private.caller_permission(uuid), private.permission_ra
   to authenticated, service_role;
 
 -- Privileges: reads only, and never the ciphertext columns ---------------------------------
-revoke all on public.secrets, public.secret_versions, public.secret_permissions from anon, authenticated;
-grant select on public.secrets, public.secret_permissions to authenticated;
+-- The service role too: its key over REST must not write around the encryption, the level
+-- checks or the audit (move an owner, drop a version, read ciphertext unaudited). The
+-- function's service-role calls write through the private helpers like everyone else's.
+revoke all on public.secrets, public.secret_versions, public.secret_permissions
+  from anon, authenticated, service_role;
+grant select on public.secrets, public.secret_permissions to authenticated, service_role;
 grant select (secret_id, version, enc_format, kek_version, restored_from, created_by, created_at)
-  on public.secret_versions to authenticated;
+  on public.secret_versions to authenticated, service_role;
 
 alter table public.secrets enable row level security;
 alter table public.secret_versions enable row level security;

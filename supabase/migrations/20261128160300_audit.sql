@@ -124,6 +124,7 @@ begin
     return new;
   end if;
 
+  if new.user_id is distinct from old.user_id then changed := array_append(changed, 'ownerId'); end if;
   if new.name is distinct from old.name then changed := array_append(changed, 'name'); end if;
   if new.secret_type is distinct from old.secret_type then changed := array_append(changed, 'secretType'); end if;
   if new.description is distinct from old.description then changed := array_append(changed, 'description'); end if;
@@ -188,6 +189,8 @@ revoke all on function private.write_audit(uuid, text, uuid, public.audit_action
 
 -- Privileges and visibility ---------------------------------------------------------------
 revoke all on public.secret_access_logs from anon, authenticated, service_role;
+-- Nobody but the owner may draw from (or reset) the audit's id sequence.
+revoke all on sequence public.secret_access_logs_id_seq from anon, authenticated, service_role;
 grant select on public.secret_access_logs to authenticated, service_role;
 alter table public.secret_access_logs enable row level security;
 

@@ -100,3 +100,14 @@ describe("CORS", () => {
     expect(evil.headers.get("access-control-allow-origin")).toBeNull();
   });
 });
+
+describe("client address for the audit", () => {
+  it("takes the entry the trusted proxy appended, not what the client claimed", async () => {
+    const { clientIp } = await import("../../shared/http/middleware.ts");
+    expect(clientIp("6.6.6.6, 203.0.113.7", 1)).toBe("203.0.113.7");
+    expect(clientIp("6.6.6.6, 203.0.113.7, 10.0.0.2", 2)).toBe("203.0.113.7");
+    expect(clientIp("203.0.113.7", 2)).toBeNull();
+    expect(clientIp(undefined, 1)).toBeNull();
+    expect(clientIp("203.0.113.7", 0)).toBeNull();
+  });
+});

@@ -14,7 +14,8 @@ afterAll(async () => {
   await h?.close();
 });
 
-const meta = { "x-forwarded-for": "203.0.113.7, 10.0.0.1", "user-agent": "sigyl-tests/1.0", "x-request-id": "req-audit-1" };
+// The left entry is what a client claimed; the right one is what the trusted proxy saw.
+const meta = { "x-forwarded-for": "198.51.100.66, 203.0.113.7", "user-agent": "sigyl-tests/1.0", "x-request-id": "req-audit-1" };
 
 describe("audit rows", () => {
   it("each action writes exactly one row with actor, action, version and request facts", async () => {
