@@ -71,6 +71,11 @@ export function fromDatabaseError(err: unknown): AppError | null {
     if (constraint.includes("name")) return appError(409, "name_taken");
     return appError(409, "conflict", "The request conflicts with the current state.");
   }
+  // Class 22 (data exception): a value the database cannot take. Validation should have
+  // caught it; answer as bad input rather than as a server fault.
+  if (e.code?.startsWith("22")) {
+    return appError(400, "invalid_request", "A value in the request cannot be stored.");
+  }
   if (e.code && UNAVAILABLE_CODES.has(e.code)) {
     return appError(503, "database_unavailable", "The database is unavailable. Retry shortly.");
   }

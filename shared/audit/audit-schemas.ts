@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { isoDate } from "../secrets/secret-schemas.ts";
 
 export const AUDIT_ACTIONS = [
   "created", "accessed", "updated", "rotated", "deleted", "restored", "purged", "shared", "unshared",
@@ -8,8 +9,8 @@ export const AUDIT_ACTIONS = [
 export const auditQuery = z.strictObject({
   action: z.enum(AUDIT_ACTIONS).optional(),
   secretId: z.uuid().optional(),
-  since: z.iso.datetime({ offset: true }).optional(),
-  until: z.iso.datetime({ offset: true }).optional(),
+  since: isoDate.optional(),
+  until: isoDate.optional(),
   cursor: z.string().regex(/^\d{1,19}$/, "a cursor this API returned").optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });

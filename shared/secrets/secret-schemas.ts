@@ -14,13 +14,19 @@ export const secretName = z.string().regex(
   "1-128 characters: a letter or _, then letters, digits, _ . -",
 );
 const utf8Length = (s: string) => new TextEncoder().encode(s).byteLength;
-export const secretValue = z.string().refine(
-  (v) => v.length > 0 && utf8Length(v) <= MAX_VALUE_BYTES,
-  `must be 1 byte to ${MAX_VALUE_BYTES} bytes of UTF-8`,
-);
-const tags = z.array(z.string().min(1).max(64)).max(20);
-const description = z.string().max(1000);
-const isoDate = z.iso.datetime({ offset: true });
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** Text PostgreSQL can store as sent: well-formed Unicode, no NUL. */
+export const storableText = (s: string) => !s.includes("\u0000") && !LONE_SURROGATE.test(s);
+const text = () => z.string().refine(storableText, "must be well-formed Unicode without NUL characters");
+
+/** Values are encrypted, never stored as text: NUL is fine, but they must encode to UTF-8 as sent. */
+export const secretValue = z.string()
+  .refine((v) => !LONE_SURROGATE.test(v), "must be well-formed Unicode")
+  .refine((v) => v.length > 0 && utf8Length(v) <= MAX_VALUE_BYTES, `must be 1 byte to ${MAX_VALUE_BYTES} bytes of UTF-8`);
+const tags = z.array(text().min(1).max(64)).max(20);
+const description = text().max(1000);
+/** ISO 8601 with an offset, normalised to UTC (PostgreSQL refuses offsets beyond ±15:59). */
+export const isoDate = z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString());
 export const uuid = z.uuid();
 
 export const createSecretBody = z.strictObject({
@@ -66,8 +72,8 @@ const boolFlag = z.enum(["true", "false"]).transform((v) => v === "true");
 
 export const listQuery = z.strictObject({
   type: z.enum(SECRET_TYPES).optional(),
-  tag: z.string().min(1).max(64).optional(),
-  prefix: z.string().min(1).max(128).optional(),
+  tag: text().min(1).max(64).optional(),
+  prefix: text().min(1).max(128).optional(),
   includeInactive: boolFlag.optional(),
   deleted: boolFlag.optional(),
   ownerId: uuid.optional(),

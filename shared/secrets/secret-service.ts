@@ -13,6 +13,7 @@ import type {
   CreateSecretInput, GrantDto, GrantInput, ListQuery, Permission, PutValueInput, SecretDto,
   UpdateSecretInput, VersionDto,
 } from "./secret-schemas.ts";
+import { storableText } from "./secret-schemas.ts";
 
 export interface SecretServiceDeps {
   db: Database;
@@ -63,7 +64,9 @@ function encodeCursor(row: { name: string; id: string }): string {
 function decodeCursor(cursor: string): { name: string; id: string } {
   try {
     const [name, id] = JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/")));
-    if (typeof name === "string" && typeof id === "string" && /^[0-9a-f-]{36}$/i.test(id)) return { name, id };
+    if (typeof name === "string" && storableText(name) && typeof id === "string" && /^[0-9a-f-]{36}$/i.test(id)) {
+      return { name, id };
+    }
   } catch { /* fall through */ }
   throw appError(400, "invalid_cursor", "The cursor is not one this API returned.");
 }
