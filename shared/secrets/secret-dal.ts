@@ -107,7 +107,10 @@ export interface ListFilters {
   includeInactive: boolean;
   deleted: boolean;
   ownerId?: string;
-  after?: { name: string; id: string };
+  /** Only live secrets expiring within this interval ('7 days'), soonest first. */
+  expiringWithin?: string;
+  /** Keyset position: (name, id), or (expires_at, id) when listing by expiry. */
+  after?: { key: string; id: string };
   limit: number;
 }
 
@@ -123,13 +126,15 @@ export function listSecrets(tx: Queryable, f: ListFilters): Promise<SecretRow[]>
           and ($4::boolean or (s.is_active and (s.expires_at is null or s.expires_at > now())))
           and (case when $5::boolean then s.deleted_at is not null else s.deleted_at is null end)
           and ($6::uuid is null or s.user_id = $6::uuid)
-          and ($7::text is null or (s.name, s.id) > ($7::text, $8::uuid))
-        order by s.name, s.id
+          and ($10::text is null or (s.expires_at > now() and s.expires_at <= now() + $10::text::interval))
+          and ($7::text is null or case when $10::text is null then (s.name, s.id) > ($7::text, $8::uuid)
+                                        else (s.expires_at, s.id) > ($7::text::timestamptz, $8::uuid) end)
+        order by case when $10::text is null then s.name end, s.expires_at, s.name, s.id
      ) v
      where not $5::boolean or private.permission_rank(v.permission) >= private.permission_rank('admin')
      limit $9::int`,
     [f.type ?? null, f.tag ?? null, f.prefix ?? null, f.includeInactive, f.deleted, f.ownerId ?? null,
-      f.after?.name ?? null, f.after?.id ?? null, f.limit],
+      f.after?.key ?? null, f.after?.id ?? null, f.limit, f.expiringWithin ?? null],
   );
 }
 

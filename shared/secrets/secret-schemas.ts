@@ -77,6 +77,10 @@ export const listQuery = z.strictObject({
   includeInactive: boolFlag.optional(),
   deleted: boolFlag.optional(),
   ownerId: uuid.optional(),
+  /** A duration like 90m, 12h, 7d or 2w: live secrets expiring within it, soonest first. */
+  expiringWithin: z.string().regex(/^[1-9]\d{0,5}[smhdw]$/, "a duration like 30m, 12h, 7d or 2w")
+    .transform((v) => `${v.slice(0, -1)} ${({ s: "seconds", m: "minutes", h: "hours", d: "days", w: "weeks" } as const)[v.at(-1) as "s"]}`)
+    .optional(),
   cursor: z.string().max(512).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(50),
 });

@@ -57,15 +57,17 @@ const GONE_STATUS: Record<string, () => AppError> = {
   secret_inactive: () => appError(410, "secret_inactive"),
 };
 
-function encodeCursor(row: { name: string; id: string }): string {
-  return btoa(JSON.stringify([row.name, row.id])).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+function encodeCursor(key: string, id: string): string {
+  return btoa(JSON.stringify([key, id])).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
-function decodeCursor(cursor: string): { name: string; id: string } {
+/** A cursor: [name, id], or [expires_at, id] when listing by expiry. */
+function decodeCursor(cursor: string, byExpiry: boolean): { key: string; id: string } {
   try {
-    const [name, id] = JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/")));
-    if (typeof name === "string" && storableText(name) && typeof id === "string" && /^[0-9a-f-]{36}$/i.test(id)) {
-      return { name, id };
+    const [key, id] = JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/")));
+    const keyOk = typeof key === "string" && storableText(key) && (!byExpiry || !Number.isNaN(Date.parse(key)));
+    if (keyOk && typeof id === "string" && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) {
+      return { key, id };
     }
   } catch { /* fall through */ }
   throw appError(400, "invalid_cursor", "The cursor is not one this API returned.");
@@ -122,15 +124,18 @@ export function createSecretService(deps: SecretServiceDeps) {
     async list(ctx: CallerContext, q: ListQuery): Promise<{ items: SecretDto[]; nextCursor: string | null }> {
       const rows = await asCaller(db, ctx, (tx) =>
         dal.listSecrets(tx, {
-          type: q.type, tag: q.tag, prefix: q.prefix, ownerId: q.ownerId,
+          type: q.type, tag: q.tag, prefix: q.prefix, ownerId: q.ownerId, expiringWithin: q.expiringWithin,
           includeInactive: q.includeInactive ?? false, deleted: q.deleted ?? false,
-          after: q.cursor ? decodeCursor(q.cursor) : undefined, limit: q.limit + 1,
+          after: q.cursor ? decodeCursor(q.cursor, Boolean(q.expiringWithin)) : undefined, limit: q.limit + 1,
         }));
       const page = rows.slice(0, q.limit);
       const now = clock.now();
+      const last = page[page.length - 1];
       return {
         items: page.map((r) => toSecretDto(r, now)),
-        nextCursor: rows.length > q.limit ? encodeCursor(page[page.length - 1]) : null,
+        nextCursor: rows.length > q.limit
+          ? encodeCursor(q.expiringWithin ? new Date(last.expires_at!).toISOString() : last.name, last.id)
+          : null,
       };
     },
 

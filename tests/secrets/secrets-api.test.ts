@@ -278,3 +278,24 @@ describe("service role", () => {
     expect(noOwner.body.error.code).toBe("owner_required");
   });
 });
+
+describe("expiring soon", () => {
+  it("lists live secrets expiring within a duration, soonest first, and pages them", async () => {
+    const owner = await h.user();
+    const inHours = (n: number) => new Date(Date.now() + n * 3600_000).toISOString();
+    await h.createSecret(owner, { name: "LATER", expiresAt: inHours(24 * 6) });
+    await h.createSecret(owner, { name: "SOON", expiresAt: inHours(2) });
+    await h.createSecret(owner, { name: "NEVER" });
+    await h.createSecret(owner, { name: "FAR", expiresAt: inHours(24 * 30) });
+    const names = async (q: string) => (await h.request("GET", q, { token: owner.token })).body.data.items.map((s: any) => s.name);
+    expect(await names("?expiringWithin=7d")).toEqual(["SOON", "LATER"]);
+    expect(await names("?expiringWithin=3h")).toEqual(["SOON"]);
+    expect(await names("?expiringWithin=5w")).toEqual(["SOON", "LATER", "FAR"]);
+    const first = await h.request("GET", "?expiringWithin=5w&limit=2", { token: owner.token });
+    const rest = await h.request("GET", `?expiringWithin=5w&limit=2&cursor=${first.body.data.nextCursor}`, { token: owner.token });
+    expect(rest.body.data.items.map((s: any) => s.name)).toEqual(["FAR"]);
+    for (const bad of ["7", "0d", "7y", "-1d", "1.5d"]) {
+      expect((await h.request("GET", `?expiringWithin=${bad}`, { token: owner.token })).status, bad).toBe(400);
+    }
+  });
+});
