@@ -20,6 +20,10 @@ import { createAuditService } from "./audit/audit-service.ts";
 import { healthRoutes } from "./health/health-routes.ts";
 import { secretRoutes } from "./secrets/secret-routes.ts";
 import { createSecretService } from "./secrets/secret-service.ts";
+import { keyRoutes } from "./keys/key-routes.ts";
+import { createKeyService } from "./keys/key-service.ts";
+import { deploymentRoutes } from "./deployments/deployment-routes.ts";
+import { createDeploymentService } from "./deployments/deployment-service.ts";
 import { InvalidRequest } from "./http/validation.ts";
 
 export const MAX_BODY_BYTES = 128 * 1024;
@@ -47,6 +51,8 @@ export function createApp(deps: AppDeps) {
   const log = deps.log ?? stderrLogger;
   const secrets = createSecretService({ db: deps.db, keyring: deps.keyring, clock: deps.clock, newId: deps.newId, log });
   const audit = createAuditService({ db: deps.db });
+  const keys = createKeyService({ db: deps.db, keyring: deps.keyring, clock: deps.clock, log });
+  const deployments = createDeploymentService({ db: deps.db, keyring: deps.keyring, clock: deps.clock, log });
   const origins = deps.corsOrigins ?? ["*"];
 
   const app = new Hono<AppEnv>().basePath("/secrets");
@@ -72,6 +78,8 @@ export function createApp(deps: AppDeps) {
   const authed = authenticate(deps.authenticator, deps.trustedProxyHops ?? 1);
   app.use("*", (c, next) => (c.req.path === "/secrets/health" ? next() : authed(c, next)));
   app.route("/audit", auditRoutes(audit));
+  app.route("/admin/keys", keyRoutes(keys));
+  app.route("/deployments", deploymentRoutes(deployments));
   app.route("/", secretAuditRoutes(audit));
   app.route("/", secretRoutes(secrets));
 

@@ -3,7 +3,7 @@
  * stable `code`; `app.onError` maps it to the envelope and status in one place. Anything
  * else becomes a 500 carrying only the request id.
  */
-export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 410 | 413 | 415 | 429 | 500 | 503;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 410 | 413 | 415 | 422 | 429 | 500 | 503;
 
 export class AppError extends Error {
   constructor(
@@ -31,6 +31,9 @@ const MESSAGES: Record<string, string> = {
   cannot_grant_owner: "The owner already holds every permission.",
   owner_required: "The service role must name the owner (ownerId).",
   name_taken: "A live secret with this name already exists.",
+  recovery_window_passed: "The recovery window of this deleted secret has passed; it will be purged.",
+  deployment_not_found: "No deployment with this id is visible to you.",
+  token_not_found: "No such token for this deployment.",
 };
 
 const STATUS_BY_SQLSTATE: Record<string, ErrorStatus> = {
@@ -65,7 +68,11 @@ export function fromDatabaseError(err: unknown): AppError | null {
   if (!err || typeof err !== "object") return null;
   const e = err as DbErrorLike;
   const status = e.code ? STATUS_BY_SQLSTATE[e.code] : undefined;
-  if (status && e.message) return appError(status, e.message);
+  // The message is the stable code, optionally followed by ": " and a human detail.
+  if (status && e.message) {
+    const at = e.message.indexOf(": ");
+    return at < 0 ? appError(status, e.message) : appError(status, e.message.slice(0, at), e.message.slice(at + 2));
+  }
   if (e.code === "23505") {
     const constraint = e.constraint ?? e.constraint_name ?? "";
     if (constraint.includes("name")) return appError(409, "name_taken");

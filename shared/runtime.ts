@@ -12,7 +12,14 @@ import type { Database } from "./db/database.ts";
 export async function createRuntime(options: { config: Config; db: Database; clock?: Clock; log?: Logger }) {
   const clock = options.clock ?? systemClock;
   const keyring = await loadKeyringFromVault(options.db);
-  const authenticator = createAuthenticator(options.config.auth, clock);
+  const authenticator = createAuthenticator({
+    ...options.config.auth,
+    resolveDeploymentToken: async (hash) => {
+      const [row] = await options.db.query<{ id: string | null }>(
+        `select private.deployment_of_token(decode($1, 'base64')) as id`, [hash]);
+      return row?.id ?? null;
+    },
+  }, clock);
   const app = createApp({
     db: options.db, keyring, authenticator, clock, corsOrigins: options.config.corsOrigins,
     trustedProxyHops: options.config.trustedProxyHops, log: options.log,

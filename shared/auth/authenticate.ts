@@ -11,7 +11,9 @@ import type { Clock } from "../clock.ts";
 
 export type Caller =
   | { kind: "user"; userId: string; email: string | null; claims: JWTPayload }
-  | { kind: "service"; claims: JWTPayload };
+  | { kind: "service"; claims: JWTPayload }
+  /** A deployment token: opens the env of one deployment and nothing else. */
+  | { kind: "deployment"; deploymentId: string; tokenHash: string; claims: JWTPayload };
 
 export interface AuthConfig {
   /** HS256 secret (Supabase's JWT secret). */
@@ -20,6 +22,14 @@ export interface AuthConfig {
   jwksUrl?: string;
   /** A secret key that, sent as `apikey`, makes the caller the service role. */
   serviceKey?: string;
+  /** The deployment a live deployment token (by its SHA-256, base64) opens, or null. */
+  resolveDeploymentToken?: (tokenHash: string) => Promise<string | null>;
+}
+
+const DEPLOYMENT_TOKEN = /^sgd_[A-Za-z0-9_-]{43}$/;
+
+async function sha256Base64(text: string): Promise<string> {
+  return btoa(String.fromCharCode(...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)))));
 }
 
 export type Authenticator = (headers: Headers) => Promise<Caller>;
@@ -62,6 +72,16 @@ export function createAuthenticator(config: AuthConfig, clock: Clock): Authentic
       return { kind: "service", claims: { role: "service_role" } };
     }
     if (!bearer) throw unauthenticated();
+    if (bearer.startsWith("sgd_")) {
+      if (!DEPLOYMENT_TOKEN.test(bearer) || !config.resolveDeploymentToken) throw unauthenticated();
+      const tokenHash = await sha256Base64(bearer);
+      const deploymentId = await config.resolveDeploymentToken(tokenHash);
+      if (!deploymentId) throw unauthenticated();
+      return {
+        kind: "deployment", deploymentId, tokenHash,
+        claims: { role: "authenticated", sigyl_actor: "deployment", deployment_id: deploymentId },
+      };
+    }
     let claims: JWTPayload;
     try {
       claims = await verify(bearer);

@@ -13,9 +13,8 @@ export function callerContext(caller: Caller, meta: RequestMeta): CallerContext 
   const headers: Record<string, string> = { "x-request-id": meta.requestId };
   if (meta.ip) headers["x-forwarded-for"] = meta.ip;
   if (meta.userAgent) headers["user-agent"] = meta.userAgent;
-  return {
-    role: caller.kind === "service" ? "service_role" : "authenticated",
-    claims: caller.claims as Record<string, unknown>,
-    headers,
-  };
+  // Only a verified deployment token may speak as a deployment; a JWT naming itself one is not.
+  const { sigyl_actor: _actor, deployment_id: _deployment, ...rest } = caller.claims as Record<string, unknown>;
+  const claims = caller.kind === "deployment" ? caller.claims as Record<string, unknown> : rest;
+  return { role: caller.kind === "service" ? "service_role" : "authenticated", claims, headers };
 }

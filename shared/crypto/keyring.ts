@@ -9,6 +9,11 @@ export interface Keyring {
   /** The KEK of a version, or undefined if this instance does not hold it. */
   get(version: number): CryptoKey | undefined;
   readonly versions: readonly number[];
+  /**
+   * Loads the keyring again from its source (Vault), after a KEK rotation this instance did
+   * not see. Absent on a fixed keyring built from given material (unit tests).
+   */
+  reload?(): Promise<void>;
 }
 
 export interface KekMaterial {

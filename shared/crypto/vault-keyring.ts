@@ -3,9 +3,42 @@ import { createKeyring, type KekMaterial, type Keyring } from "./keyring.ts";
 
 /**
  * Loads every KEK version from Supabase Vault through `private.load_keyring()` (callable by
- * the connection owner only). Called once per function instance.
+ * the connection owner only). Called once per function instance; `reload()` replaces the
+ * held keys after a KEK rotation (this instance's or another's), and callers holding this
+ * object see the new keys at once. Concurrent reloads share one read of Vault, but a reload
+ * always waits for a read that began after it was asked for, so it sees a key created
+ * just before.
  */
-export async function loadKeyringFromVault(db: Database): Promise<Keyring> {
-  const rows = await db.query<KekMaterial>(`select version, status, material from private.load_keyring()`);
-  return await createKeyring(rows);
+export async function loadKeyringFromVault(db: Database): Promise<Keyring & { reload(): Promise<void> }> {
+  const load = async () => createKeyring(await db.query<KekMaterial>(`select version, status, material from private.load_keyring()`));
+  let current = await load();
+  let running: Promise<void> | null = null;
+  let queued: Promise<void> | null = null;
+  const start = () => {
+    running = load()
+      .then((next) => {
+        current = next;
+      })
+      .finally(() => {
+        running = null;
+      });
+    return running;
+  };
+  return {
+    get activeVersion() {
+      return current.activeVersion;
+    },
+    get versions() {
+      return current.versions;
+    },
+    get: (version) => current.get(version),
+    reload() {
+      if (!running) return start();
+      queued ??= running.catch(() => {}).then(() => {
+        queued = null;
+        return start();
+      });
+      return queued;
+    },
+  };
 }

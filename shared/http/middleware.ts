@@ -1,5 +1,7 @@
 import { createMiddleware } from "hono/factory";
-import type { Authenticator } from "../auth/authenticate.ts";
+import { type Authenticator, unauthenticated } from "../auth/authenticate.ts";
+
+const ENV_ROUTE = /^\/secrets\/deployments\/[0-9a-fA-F-]{36}\/env$/;
 import { callerContext } from "../auth/caller-context.ts";
 import type { AppEnv } from "./app-env.ts";
 
@@ -16,6 +18,10 @@ export function clientIp(forwardedFor: string | undefined, trustedHops: number):
 export function authenticate(authenticator: Authenticator, trustedProxyHops = 1) {
   return createMiddleware<AppEnv>(async (c, next) => {
     const caller = await authenticator(c.req.raw.headers);
+    // A deployment token opens exactly one route: the env of its deployment.
+    if (caller.kind === "deployment" && !(c.req.method === "GET" && ENV_ROUTE.test(c.req.path))) {
+      throw unauthenticated();
+    }
     c.set("caller", caller);
     c.set("ctx", callerContext(caller, {
       requestId: c.get("requestId"),

@@ -5,7 +5,8 @@
  */
 import type { Clock } from "../clock.ts";
 import { asCaller, type CallerContext, type Database } from "../db/database.ts";
-import { DecryptionError, openValue, sealValue } from "../crypto/envelope.ts";
+import { sealValue } from "../crypto/envelope.ts";
+import { createValueOpener } from "../crypto/value-opener.ts";
 import type { Keyring } from "../crypto/keyring.ts";
 import { AppError, appError } from "../errors.ts";
 import * as dal from "./secret-dal.ts";
@@ -84,17 +85,7 @@ export function createSecretService(deps: SecretServiceDeps) {
     }
   }
 
-  async function open(id: string, version: number, sealed: Parameters<typeof openValue>[3]) {
-    try {
-      return await openValue(keyring, id, version, sealed);
-    } catch (err) {
-      if (err instanceof DecryptionError) {
-        log("decryption_failed", { secretId: id, version });
-        throw appError(500, "decryption_failed", "The value could not be decrypted.");
-      }
-      throw err;
-    }
-  }
+  const { open, withCurrentKeyring } = createValueOpener(keyring, log);
 
   /** The secret if visible at `min` or above; deleted ones only to admins. */
   function visible(row: dal.SecretRow | null, min: keyof typeof RANK): dal.SecretRow {
@@ -111,12 +102,15 @@ export function createSecretService(deps: SecretServiceDeps) {
         throw appError(400, "invalid_request", "ownerId is for the service role only.");
       }
       const id = newId();
-      const sealed = await sealValue(keyring, id, 1, input.value);
-      const row = await asCaller(db, ctx, (tx) =>
-        dal.insertSecret(tx, {
-          id, ownerId: input.ownerId ?? null, name: input.name, secretType: input.secretType,
-          description: input.description, tags: input.tags, expiresAt: input.expiresAt ?? null,
-        }, sealed));
+      // Sealed inside the retry: after a reload it must use the new active KEK.
+      const row = await withCurrentKeyring(async () => {
+        const sealed = await sealValue(keyring, id, 1, input.value);
+        return await asCaller(db, ctx, (tx) =>
+          dal.insertSecret(tx, {
+            id, ownerId: input.ownerId ?? null, name: input.name, secretType: input.secretType,
+            description: input.description, tags: input.tags, expiresAt: input.expiresAt ?? null,
+          }, sealed));
+      });
       // The creator owns it (the statement's snapshot predates the row, so say it here).
       return toSecretDto({ ...row, permission: "owner" }, clock.now());
     },
@@ -163,18 +157,18 @@ export function createSecretService(deps: SecretServiceDeps) {
      * decryption failure rolls both back. A denial commits its 'denied' row, then fails.
      */
     async readValue(ctx: CallerContext, id: string, version?: number): Promise<{ id: string; version: number; value: string }> {
-      const result = await asCaller(db, ctx, async (tx) => {
+      const result = await withCurrentKeyring(() => asCaller(db, ctx, async (tx) => {
         const r = await dal.readValue(tx, id, version ?? null);
         if (r.outcome !== "ok") return { error: GONE_STATUS[r.outcome]() };
         return { version: r.version, value: await open(id, r.version, r.sealed) };
-      });
+      }));
       if ("error" in result) throw result.error;
       return { id, version: result.version, value: result.value };
     },
 
     /** A new value version, with check-and-set when `expectedVersion` is given. */
     async putValue(ctx: CallerContext, id: string, input: PutValueInput): Promise<SecretDto> {
-      const row = await asCaller(db, ctx, async (tx) => {
+      const row = await withCurrentKeyring(() => asCaller(db, ctx, async (tx) => {
         const cur = await dal.lockSecret(tx, id, "write");
         if (cur.deleted_at) throw appError(410, "secret_deleted");
         if (input.expectedVersion !== undefined && cur.current_version !== input.expectedVersion) {
@@ -182,19 +176,19 @@ export function createSecretService(deps: SecretServiceDeps) {
         }
         const sealed = await sealValue(keyring, id, cur.current_version + 1, input.value);
         return dal.insertVersion(tx, id, cur.current_version, sealed, null);
-      });
+      }));
       return toSecretDto(row, clock.now());
     },
 
     /** Roll back: a new version holding version n's value, re-sealed for its new place. */
     async rollback(ctx: CallerContext, id: string, n: number, expectedVersion?: number): Promise<SecretDto> {
-      const row = await asCaller(db, ctx, async (tx) => {
+      const row = await withCurrentKeyring(() => asCaller(db, ctx, async (tx) => {
         const { currentVersion, sealed } = await dal.versionForRollback(tx, id, n);
         if (expectedVersion !== undefined && currentVersion !== expectedVersion) throw appError(409, "version_conflict");
         const value = await open(id, n, sealed);
         const resealed = await sealValue(keyring, id, currentVersion + 1, value);
         return dal.insertVersion(tx, id, currentVersion, resealed, n);
-      });
+      }));
       return toSecretDto(row, clock.now());
     },
 

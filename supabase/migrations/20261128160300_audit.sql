@@ -116,8 +116,8 @@ begin
     perform private.write_audit(new.id, new.name, new.user_id, 'restored', new.current_version);
     return new;
   end if;
-  -- Switched off by the expiry job (no caller claims) once its time had passed.
-  if old.is_active and not new.is_active and new.expires_at <= now()
+  -- Switched off by the expiry job: no caller claims, and the secret has an expiry.
+  if old.is_active and not new.is_active and new.expires_at is not null
      and nullif(current_setting('request.jwt.claims', true), '') is null then
     perform private.write_audit(new.id, new.name, new.user_id, 'expired', new.current_version,
       jsonb_build_object('expiresAt', new.expires_at));

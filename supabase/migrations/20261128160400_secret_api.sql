@@ -183,6 +183,10 @@ begin
   if not p_deleted and cur.deleted_at is null then
     raise exception 'secret_not_deleted' using errcode = 'S0409';
   end if;
+  -- Past the recovery window the secret only waits for the purge job.
+  if not p_deleted and cur.deleted_at <= now() - (select deleted_retention from private.settings) then
+    raise exception 'recovery_window_passed' using errcode = 'S0410';
+  end if;
   update public.secrets set deleted_at = case when p_deleted then now() end, updated_at = now()
    where id = p_id returning * into updated;
   return updated;

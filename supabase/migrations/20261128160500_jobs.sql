@@ -1,37 +1,90 @@
--- Scheduled jobs. pg_cron runs them where it exists; elsewhere the local server calls
--- private.run_scheduled_jobs() on a timer, so the behaviour is the same.
+-- Scheduled jobs: expiry, purge of deleted secrets after the recovery window, and trimming
+-- pg_cron's own history. pg_cron runs them where it exists; elsewhere the local server calls
+-- private.run_scheduled_jobs() on a timer, so the behaviour is the same. Each job takes the
+-- time as a parameter (default now()) so tests can run them at any instant.
+
+create table if not exists private.settings (
+  id boolean primary key default true check (id),
+  deleted_retention interval not null default interval '7 days' check (deleted_retention >= interval '0'),
+  job_history_retention interval not null default interval '7 days' check (job_history_retention >= interval '1 hour')
+);
+comment on table private.settings is
+  'Operator settings (one row). Change with: update private.settings set deleted_retention = interval ''30 days'';';
+comment on column private.settings.deleted_retention is
+  'How long a deleted secret stays restorable before the purge job removes it (its audit rows stay).';
+comment on column private.settings.job_history_retention is 'How long cron.job_run_details keeps its rows.';
+insert into private.settings (id) values (true) on conflict (id) do nothing;
+revoke all on private.settings from public, anon, authenticated, service_role;
 
 -- Switches off every live secret whose expiry has passed. The audit trigger records one
 -- 'expired' row per secret (the job runs with no caller claims: actor type 'system').
-create or replace function private.deactivate_expired_secrets() returns int
+create or replace function private.deactivate_expired_secrets(p_now timestamptz default now()) returns int
 language plpgsql security definer set search_path = ''
 as $$
 declare
   n int;
 begin
-  update public.secrets set is_active = false, updated_at = now()
-   where is_active and deleted_at is null and expires_at <= now();
+  update public.secrets set is_active = false, updated_at = p_now
+   where is_active and deleted_at is null and expires_at <= p_now;
   get diagnostics n = row_count;
   return n;
 end
 $$;
 
-create or replace function private.run_scheduled_jobs() returns jsonb
+-- Removes deleted secrets whose recovery window has passed, with their versions, grants and
+-- bindings (cascade). The audit trigger records 'purged'; earlier audit rows stay.
+create or replace function private.purge_deleted_secrets(p_now timestamptz default now()) returns int
 language plpgsql security definer set search_path = ''
 as $$
+declare
+  n int;
 begin
-  return jsonb_build_object('expired', private.deactivate_expired_secrets());
+  delete from public.secrets
+   where deleted_at is not null
+     and deleted_at <= p_now - (select deleted_retention from private.settings);
+  get diagnostics n = row_count;
+  return n;
 end
 $$;
 
-revoke all on function private.deactivate_expired_secrets(), private.run_scheduled_jobs()
+-- Keeps cron.job_run_details from growing without bound (it records every run).
+create or replace function private.trim_job_history(p_now timestamptz default now()) returns int
+language plpgsql security definer set search_path = ''
+as $$
+declare
+  n int := 0;
+begin
+  if to_regclass('cron.job_run_details') is not null then
+    execute 'delete from cron.job_run_details where end_time < $1'
+      using p_now - (select job_history_retention from private.settings);
+    get diagnostics n = row_count;
+  end if;
+  return n;
+end
+$$;
+
+create or replace function private.run_scheduled_jobs(p_now timestamptz default now()) returns jsonb
+language plpgsql security definer set search_path = ''
+as $$
+begin
+  return jsonb_build_object(
+    'expired', private.deactivate_expired_secrets(p_now),
+    'purged', private.purge_deleted_secrets(p_now),
+    'trimmed', private.trim_job_history(p_now));
+end
+$$;
+
+revoke all on function private.deactivate_expired_secrets(timestamptz), private.purge_deleted_secrets(timestamptz),
+  private.trim_job_history(timestamptz), private.run_scheduled_jobs(timestamptz)
   from public, anon, authenticated, service_role;
 
--- Scheduled by name, so re-running the migration updates the job instead of adding one.
+-- Scheduled by name, so re-running the migration updates the jobs instead of adding more.
 do $schedule$
 begin
   if exists (select 1 from pg_extension where extname = 'pg_cron') then
     perform cron.schedule('sigyl-expire-secrets', '* * * * *', 'select private.deactivate_expired_secrets()');
+    perform cron.schedule('sigyl-purge-deleted', '17 * * * *', 'select private.purge_deleted_secrets()');
+    perform cron.schedule('sigyl-trim-job-history', '27 3 * * *', 'select private.trim_job_history()');
   end if;
 end
 $schedule$;

@@ -2,7 +2,7 @@
 -- and the keyring's isolation. Later files test what those privileges let a caller do.
 BEGIN;
 set local search_path = public, extensions;
-select plan(61);
+select plan(73);
 
 -- anon: nothing on the four tables -----------------------------------------------------
 
@@ -141,7 +141,14 @@ select set_eq(
     'private.set_deleted(uuid,boolean)',
     'private.list_grants(uuid)',
     'private.grant_permission(uuid,uuid,text,secret_permission)',
-    'private.revoke_permission(uuid,uuid)'
+    'private.revoke_permission(uuid,uuid)',
+    'private.deployment_for(uuid)',
+    'private.deployment_report(uuid)',
+    'private.replace_bindings(uuid,jsonb)',
+    'private.create_deployment_token(uuid,bytea,timestamp with time zone)',
+    'private.list_deployment_tokens(uuid)',
+    'private.revoke_deployment_token(uuid,uuid)',
+    'private.resolve_deployment_env(uuid,bytea)'
   ],
   'authenticated may execute exactly the level-checking helpers in private, nothing else');
 
@@ -149,8 +156,12 @@ select function_privs_are('private', f.name, f.args, r.role, '{}'::text[],
          format('%s cannot execute private.%s', r.role, f.name))
   from (values ('load_keyring', '{}'::name[]),
                ('write_audit', array['uuid', 'text', 'uuid', 'audit_action', 'integer', 'jsonb', 'text', 'uuid']::name[]),
-               ('deactivate_expired_secrets', '{}'::name[]),
-               ('run_scheduled_jobs', '{}'::name[])) f(name, args)
+               ('deactivate_expired_secrets', array['timestamp with time zone']::name[]),
+               ('purge_deleted_secrets', array['timestamp with time zone']::name[]),
+               ('trim_job_history', array['timestamp with time zone']::name[]),
+               ('run_scheduled_jobs', array['timestamp with time zone']::name[]),
+               ('deployment_problems', array['uuid']::name[]),
+               ('deployment_of_token', array['bytea']::name[])) f(name, args)
   cross join (values ('anon'), ('authenticated'), ('service_role')) r(role);
 
 select table_privs_are('private', 'key_versions', r, '{}'::text[],

@@ -75,6 +75,33 @@ describe("npm start on embedded PGlite", () => {
     expect(JSON.parse(Buffer.from(service.stdout.trim().split(".")[1], "base64url").toString())).toMatchObject({ role: "service_role" });
   });
 
+  it("runs the scheduled jobs on a timer where pg_cron is missing: an expired secret switches off by itself", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "sigyl-data-"));
+    dirs.push(dataDir);
+    const env = { SIGYL_DATA_DIR: dataDir, DATABASE_URL: undefined, SIGYL_JOB_INTERVAL_SECONDS: "1" };
+    const { server, base, port } = await boot(env);
+    try {
+      expect(server.output()).toContain("scheduled jobs: local timer every 1s");
+      const token = (await runDeno("scripts/token.ts", ["timer@example.com"], { ...env, PORT: String(port) })).stdout.trim();
+      const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+      const created = await fetch(base, {
+        method: "POST", headers,
+        body: JSON.stringify({ name: "SHORT_LIVED", value: "short-lived-value", expiresAt: new Date(Date.now() + 2000).toISOString() }),
+      });
+      const { data } = await created.json();
+      const off = await eventually(async () => {
+        const meta = await (await fetch(`${base}/${data.id}`, { headers })).json();
+        return meta.data.isActive === false ? meta.data : undefined;
+      }, 20_000, 500);
+      expect(off.status).toBe("expired");
+      const audit = await (await fetch(`${base}/${data.id}/audit?action=expired`, { headers })).json();
+      expect(audit.data.items).toHaveLength(1);
+      expect(audit.data.items[0].actorType).toBe("system");
+    } finally {
+      expect(await stop(server)).toBe(0);
+    }
+  });
+
   it("a busy port gives a one-line error and a non-zero exit", async () => {
     const port = await freePort();
     const blocker = createServer().listen(port, "127.0.0.1");

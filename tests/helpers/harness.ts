@@ -12,7 +12,7 @@ import type { Database } from "../../shared/db/database.ts";
 import { createPgliteDatabase } from "../../shared/db/pglite.ts";
 import { createPostgresDatabase } from "../../shared/db/postgres.ts";
 import { createRuntime } from "../../shared/runtime.ts";
-import { ensureUser, signServiceToken, signUserToken } from "../../scripts/lib/local.ts";
+import { ensureUser, migrateLocal, signServiceToken, signUserToken } from "../../scripts/lib/local.ts";
 
 export const usingPostgres = Boolean(process.env.DATABASE_URL);
 export const JWT_SECRET = loadConfig({}).auth.jwtSecret!;
@@ -42,8 +42,38 @@ export async function openTestDatabase(): Promise<Database> {
   return await createPgliteDatabase({ loadDataDir: new Blob([dump]) });
 }
 
-export async function createHarness() {
-  const db = await openTestDatabase();
+/**
+ * A PostgreSQL database of its own, migrated, for a suite that changes database-wide state
+ * (the KEK rotation) while other suites share DATABASE_URL. `drop()` removes it.
+ */
+async function openIsolatedPostgres(): Promise<{ db: Database; drop: () => Promise<void> }> {
+  const admin = createPostgresDatabase(process.env.DATABASE_URL!, { max: 1 });
+  const name = `sigyl_iso_${Math.random().toString(36).slice(2, 10)}`;
+  await admin.query(`create database ${name}`);
+  const url = new URL(process.env.DATABASE_URL!);
+  url.pathname = `/${name}`;
+  const db = createPostgresDatabase(url.toString(), { max: 8 });
+  const drop = async () => {
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.close();
+  };
+  try {
+    await migrateLocal(db);
+  } catch (err) {
+    await db.close();
+    await drop();
+    throw err;
+  }
+  return { db, drop };
+}
+
+/**
+ * `isolatedDatabase`: on PostgreSQL, a fresh database for this suite alone (on PGlite every
+ * suite already has its own).
+ */
+export async function createHarness(options: { isolatedDatabase?: boolean } = {}) {
+  const isolated = options.isolatedDatabase && usingPostgres ? await openIsolatedPostgres() : null;
+  const db = isolated?.db ?? await openTestDatabase();
   const clock = new TestClock();
   const logs: string[] = [];
   const runtime = await createRuntime({
@@ -133,6 +163,7 @@ export async function createHarness() {
   async function close() {
     const hits = await findPlaintext();
     await db.close();
+    await isolated?.drop();
     if (hits.length) throw new Error(`plaintext values found at rest: ${hits.join(", ")}`);
   }
 

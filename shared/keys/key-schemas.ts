@@ -1,0 +1,42 @@
+/**
+ * Request and response shapes of KEK management (`/admin/keys`, service role only).
+ */
+import { z } from "zod";
+
+export const MAX_BATCH_SIZE = 5000;
+export const DEFAULT_BATCH_SIZE = 500;
+
+/** `POST /admin/keys/rotate`: both optional; no body at all means the defaults. */
+export const rotateBody = z.strictObject({
+  /** DEKs re-wrapped per transaction. */
+  batchSize: z.number().int().min(1).max(MAX_BATCH_SIZE).optional(),
+  /** Stop after this many batches (the rotation stays open and the next call resumes it). */
+  maxBatches: z.number().int().min(1).optional(),
+}).optional();
+export type RotateInput = NonNullable<z.infer<typeof rotateBody>>;
+
+export const keyVersionParam = z.strictObject({ version: z.coerce.number().int().min(1).max(2_147_483_647) });
+
+export type KeyStatus = "active" | "retiring" | "retired";
+
+/** A KEK version as the API reports it: never its material, never its Vault row. */
+export interface KeyDto {
+  version: number;
+  status: KeyStatus;
+  createdAt: string;
+  retiredAt: string | null;
+  /** DEKs (secret versions) this key still wraps. */
+  dekCount: number;
+}
+
+/** What one rotation call did, and what is left for the next. */
+export interface RotationDto {
+  fromVersion: number;
+  toVersion: number;
+  /** DEKs re-wrapped by this call. */
+  rewrapped: number;
+  /** DEKs still wrapped by a key other than the active one. */
+  remaining: number;
+  /** No DEK left under an older key, and the older keys are retired. */
+  completed: boolean;
+}

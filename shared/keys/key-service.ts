@@ -1,0 +1,163 @@
+/**
+ * KEK management: rotation, the key list, retirement. It never sees Hono, the environment or
+ * a global, and never holds key material outside the keyring's non-extractable CryptoKeys.
+ *
+ * Rotation, as the database and this service share it:
+ *   1. `begin`: the database creates KEK n+1 in Vault (random bytes that never leave it),
+ *      makes it active and marks KEK n retiring; or, if a rotation is open, resumes it.
+ *   2. The keyring is reloaded from Vault, so this instance holds KEK n+1 and seals new
+ *      versions with it at once.
+ *   3. Batches: each transaction locks up to `batchSize` versions still under an older key
+ *      (FOR UPDATE SKIP LOCKED), unwraps each DEK in memory and wraps it again under KEK
+ *      n+1. Values are not re-encrypted; only wrapped_dek and kek_version change. A reader
+ *      sees either the old row or the new one, and holds both keys, so it never fails.
+ *   4. When no DEK is left under an older key, `finish` retires the idle keys and writes the
+ *      `key_rotated` audit row. Interrupted anywhere (maxBatches, a time budget, a crash),
+ *      the next call resumes at step 1 without creating another key.
+ *
+ * The database work runs as the connection owner (the helpers are owner-only), after this
+ * service has checked that the caller is the service role. The caller's claims and request
+ * headers are set on the transaction so the audit row names it. A null context is the
+ * operator running `npm run keys:rotate` in-process: audited as 'system'.
+ */
+import type { Clock } from "../clock.ts";
+import { type CallerContext, type Database, type Queryable } from "../db/database.ts";
+import { DecryptionError, rewrapDek } from "../crypto/envelope.ts";
+import type { Keyring } from "../crypto/keyring.ts";
+import { appError, fromDatabaseError } from "../errors.ts";
+import * as dal from "./key-dal.ts";
+import { DEFAULT_BATCH_SIZE, type KeyDto, type KeyStatus, type RotateInput, type RotationDto } from "./key-schemas.ts";
+
+export interface KeyServiceDeps {
+  db: Database;
+  /** The instance's keyring; rotation reloads it, so it must come from Vault (`reload`). */
+  keyring: Keyring;
+  clock: Clock;
+  /** Where DEKs that could not be re-wrapped are reported (ids only, never data). */
+  log?: (event: string, fields: Record<string, unknown>) => void;
+  /**
+   * A rotation call starts no new batch after this long and reports what remains, so an
+   * HTTP call ends well inside the edge runtime's wall-clock limit. Default 20 s.
+   */
+  timeBudgetMs?: number;
+}
+
+const KEY_ERRORS: Record<string, string> = {
+  key_not_found: "No KEK with this version.",
+  key_active: "The active KEK cannot be retired; rotate first.",
+  key_in_use: "The KEK still wraps DEKs; finish the rotation first.",
+};
+
+const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
+
+function toKeyDto(row: dal.KeyRow): KeyDto {
+  return {
+    version: row.version,
+    status: row.status as KeyStatus,
+    createdAt: iso(row.created_at)!,
+    retiredAt: iso(row.retired_at),
+    dekCount: row.dek_count,
+  };
+}
+
+/** DEKs still wrapped by a key other than the active one. */
+const remainingOf = (rows: dal.KeyRow[]) => rows.filter((r) => r.status !== "active").reduce((n, r) => n + r.dek_count, 0);
+
+export function createKeyService(deps: KeyServiceDeps) {
+  const { db, keyring, clock } = deps;
+  const log = deps.log ?? (() => {});
+  const timeBudgetMs = deps.timeBudgetMs ?? 20_000;
+
+  function authorize(ctx: CallerContext | null) {
+    if (ctx && ctx.role !== "service_role") throw appError(403, "forbidden", "Key management is for the service role only.");
+  }
+
+  /** One transaction as the connection owner, with the caller's claims and headers for the audit. */
+  function asOwner<T>(ctx: CallerContext | null, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return db.transaction(async (tx) => {
+      if (ctx) {
+        await tx.query(
+          `select set_config('request.jwt.claims', $1, true), set_config('request.headers', $2, true)`,
+          [JSON.stringify(ctx.claims), JSON.stringify(ctx.headers)],
+        );
+      }
+      return await fn(tx);
+    });
+  }
+
+  /** Re-wraps one batch in one transaction; a DEK that does not unwrap is skipped and logged. */
+  async function rewrapBatch(tx: Queryable, toVersion: number, batchSize: number, after: { secretId: string; version: number } | null) {
+    const rows = await dal.rewrapSource(tx, batchSize, after);
+    const done: dal.Rewrapped[] = [];
+    for (const row of rows) {
+      try {
+        const wrappedDek = await rewrapDek(
+          keyring, { wrappedDek: dal.unb64(row.wrapped_dek), kekVersion: row.kek_version }, row.secret_id, row.version, toVersion,
+        );
+        done.push({ secretId: row.secret_id, version: row.version, fromVersion: row.kek_version, wrappedDek });
+      } catch (err) {
+        if (!(err instanceof DecryptionError)) throw err;
+        log("rewrap_failed", { secretId: row.secret_id, version: row.version, kekVersion: row.kek_version });
+      }
+    }
+    const rewrapped = done.length ? await dal.storeRewrapped(tx, toVersion, done) : 0;
+    const last = rows[rows.length - 1];
+    return { seen: rows.length, rewrapped, last: last ? { secretId: last.secret_id, version: last.version } : null };
+  }
+
+  return {
+    /** Every KEK version with its status and how many DEKs it still wraps. */
+    async list(ctx: CallerContext | null): Promise<KeyDto[]> {
+      authorize(ctx);
+      return (await asOwner(ctx, dal.keyStatus)).map(toKeyDto);
+    },
+
+    /** Starts or resumes a rotation and re-wraps DEKs until done, `maxBatches` or the time budget. */
+    async rotate(ctx: CallerContext | null, input: RotateInput = {}): Promise<RotationDto> {
+      authorize(ctx);
+      if (!keyring.reload) throw new Error("KEK rotation needs a keyring loaded from Vault");
+      const batchSize = input.batchSize ?? DEFAULT_BATCH_SIZE;
+      const started = clock.now().getTime();
+
+      const { from_version: fromVersion, to_version: toVersion } = await asOwner(ctx, dal.beginRotation);
+      // Every key up to toVersion exists by now (an open rotation blocks new ones): one reload holds them all.
+      if (!keyring.get(toVersion)) await keyring.reload();
+      if (!keyring.get(toVersion)) throw new Error("the new KEK did not load from Vault");
+
+      let rewrapped = 0;
+      let batches = 0;
+      let after: { secretId: string; version: number } | null = null;
+      while (input.maxBatches === undefined || batches < input.maxBatches) {
+        if (batches > 0 && clock.now().getTime() - started >= timeBudgetMs) break;
+        const batch = await asOwner(ctx, (tx) => rewrapBatch(tx, toVersion, batchSize, after));
+        batches++;
+        rewrapped += batch.rewrapped;
+        after = batch.last ?? after;
+        if (batch.seen < batchSize) break;
+      }
+
+      let remaining = remainingOf(await asOwner(ctx, dal.keyStatus));
+      let completed = false;
+      if (remaining === 0) {
+        completed = (await asOwner(ctx, dal.finishRotation)).completed;
+        // A version sealed under the old key by an instance that had not reloaded yet.
+        if (!completed) remaining = remainingOf(await asOwner(ctx, dal.keyStatus));
+      }
+      return { fromVersion, toVersion, rewrapped, remaining, completed };
+    },
+
+    /** Retires a key that is not active and wraps no DEK; retiring a retired key changes nothing. */
+    async retire(ctx: CallerContext | null, version: number): Promise<KeyDto> {
+      authorize(ctx);
+      try {
+        return toKeyDto(await asOwner(ctx, (tx) => dal.retireKey(tx, version)));
+      } catch (err) {
+        const known = fromDatabaseError(err);
+        if (known && KEY_ERRORS[known.code]) throw appError(known.status, known.code, KEY_ERRORS[known.code]);
+        throw err;
+      }
+    },
+  };
+}
+
+export type KeyService = ReturnType<typeof createKeyService>;

@@ -1,0 +1,259 @@
+-- KEK rotation: a new key-encryption key is born in Vault and made active, every DEK is
+-- re-wrapped under it in batches, and the old key is retired once it wraps nothing. Values
+-- are never re-encrypted: only secret_versions.wrapped_dek and kek_version change (the only
+-- two columns the immutability trigger lets change).
+--
+-- Who calls these helpers: the function, as the connection owner, after it has checked that
+-- the caller is the service role; and `npm run keys:rotate` in-process, as the owner too.
+-- Not service_role: its key travels with REST clients, and these helpers create keys and
+-- rewrite every wrapped DEK, while the keyring the re-wrap needs is owner-only anyway
+-- (private.load_keyring). So, like load_keyring, none of them is executable by public, anon,
+-- authenticated or service_role. The function sets the caller's claims and request headers
+-- transaction-locally (not its role), so the audit row still names the service caller.
+--
+-- Concurrency, on a live system with several function instances:
+--   * an advisory lock serialises starting, finishing and retiring, so two rotation calls
+--     never create two keys: the second resumes the first;
+--   * a batch locks the versions it re-wraps FOR UPDATE SKIP LOCKED: concurrent rotators
+--     share the work, and value reads (plain snapshots) never wait;
+--   * retirement locks the key row FOR UPDATE before counting its DEKs, and every insert
+--     takes FOR KEY SHARE on its KEK row (the trigger below, and the foreign key). A version
+--     sealed by an instance still on the old key therefore either commits before the count
+--     (the key stays, the rotation re-wraps it later) or finds the key retired and fails with
+--     'kek_retired' (the function reloads its keyring and seals again under the new key).
+
+-- One row per rotation; the open one (completed_at null) is what a new call resumes.
+create table if not exists private.key_rotations (
+  id bigint generated always as identity primary key,
+  from_version int not null references private.key_versions (version),
+  to_version int not null unique references private.key_versions (version),
+  rewrapped bigint not null default 0 check (rewrapped >= 0),
+  started_at timestamptz not null default now(),
+  completed_at timestamptz
+);
+comment on table private.key_rotations is
+  'KEK rotations: from which active key to which new one, how many DEKs were re-wrapped, when it completed.';
+comment on column private.key_rotations.rewrapped is
+  'DEKs re-wrapped under to_version so far, across every call that worked on this rotation.';
+comment on column private.key_rotations.completed_at is
+  'Set when no key but to_version wraps a DEK and the older keys are retired; null while it can be resumed.';
+
+create unique index if not exists key_rotations_one_open
+  on private.key_rotations ((true)) where completed_at is null;
+
+revoke all on private.key_rotations from public, anon, authenticated, service_role;
+
+-- The one lock key of the rotation's life cycle (start, finish, manual retire).
+create or replace function private.key_rotation_lock() returns void
+language sql volatile security definer set search_path = ''
+as $$
+  select pg_advisory_xact_lock(hashtextextended('sigyl:kek_rotation', 0))
+$$;
+comment on function private.key_rotation_lock() is
+  'Takes the transaction-level advisory lock that serialises starting, finishing and retiring KEKs.';
+
+-- Starts a rotation, or resumes the open one. A new rotation creates KEK version max+1 in
+-- Vault from random bytes (never seen outside the database), makes it active and marks the
+-- previous active key 'retiring'.
+create or replace function private.begin_key_rotation()
+returns table (from_version int, to_version int, created boolean)
+language plpgsql security definer set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  open_rotation private.key_rotations;
+  was_active int;
+  next_version int;
+begin
+  perform private.key_rotation_lock();
+  select * into open_rotation from private.key_rotations r where r.completed_at is null;
+  if open_rotation.id is not null then
+    from_version := open_rotation.from_version;
+    to_version := open_rotation.to_version;
+    created := false;
+    return next;
+    return;
+  end if;
+
+  select k.version into was_active from private.key_versions k where k.status = 'active' for update;
+  select max(k.version) + 1 into next_version from private.key_versions k;
+  -- One active key at a time (key_versions_one_active): demote first, then add.
+  update private.key_versions k set status = 'retiring' where k.version = was_active;
+  insert into private.key_versions (version, vault_secret_id, status)
+  values (
+    next_version,
+    vault.create_secret(
+      encode(extensions.gen_random_bytes(32), 'base64'),
+      'sigyl_kek_v' || next_version,
+      'Sigyl Secrets key-encryption key, version ' || next_version
+    ),
+    'active'
+  );
+  insert into private.key_rotations (from_version, to_version) values (was_active, next_version);
+
+  from_version := was_active;
+  to_version := next_version;
+  created := true;
+  return next;
+end
+$$;
+comment on function private.begin_key_rotation() is
+  'Resumes the open rotation, or creates the next KEK in Vault, makes it active and marks the previous one retiring. Owner only.';
+
+-- The next batch of versions whose DEK is not wrapped by the active key, locked for the
+-- caller's transaction. Keyset order (secret_id, version) lets one call step past a DEK it
+-- could not re-wrap; rows another rotator holds are skipped, not waited for.
+create or replace function private.rewrap_batch_source(p_limit int, p_after_secret uuid default null, p_after_version int default null)
+returns table (secret_id uuid, version int, kek_version int, wrapped_dek text)
+language sql volatile security definer set search_path = ''
+as $$
+  select sv.secret_id, sv.version, sv.kek_version, encode(sv.wrapped_dek, 'base64')
+    from public.secret_versions sv
+   where sv.kek_version in (select k.version from private.key_versions k where k.status <> 'active')
+     and (p_after_secret is null or (sv.secret_id, sv.version) > (p_after_secret, p_after_version))
+   order by sv.secret_id, sv.version
+   limit greatest(p_limit, 0)
+     for update of sv skip locked
+$$;
+comment on function private.rewrap_batch_source(int, uuid, int) is
+  'Up to p_limit versions (after a keyset position) whose DEK is wrapped by a non-active KEK, locked FOR UPDATE SKIP LOCKED; wrapped_dek as base64. Owner only.';
+
+-- Stores re-wrapped DEKs: [{secret_id, version, from_version, wrapped_dek (base64)}]. Only
+-- the wrapped DEK and its KEK version change, and only under the active key.
+create or replace function private.store_rewrapped(p_to_version int, p_rows jsonb)
+returns int
+language plpgsql security definer set search_path = ''
+as $$
+declare
+  n int;
+begin
+  if not exists (select 1 from private.key_versions k where k.version = p_to_version and k.status = 'active') then
+    raise exception 'kek_not_active' using errcode = 'S0409';
+  end if;
+  update public.secret_versions sv
+     set wrapped_dek = decode(r.wrapped_dek, 'base64'), kek_version = p_to_version
+    from jsonb_to_recordset(p_rows) as r (secret_id uuid, version int, from_version int, wrapped_dek text)
+   where sv.secret_id = r.secret_id and sv.version = r.version and sv.kek_version = r.from_version;
+  get diagnostics n = row_count;
+  update private.key_rotations k set rewrapped = k.rewrapped + n
+   where k.completed_at is null and k.to_version = p_to_version;
+  return n;
+end
+$$;
+comment on function private.store_rewrapped(int, jsonb) is
+  'Writes re-wrapped DEKs (wrapped_dek and kek_version only) under the active KEK and counts them on the open rotation. Owner only.';
+
+-- Retires every key that is neither active nor retired and wraps no DEK. When none is left,
+-- the open rotation is complete: it is closed and audited as 'key_rotated'.
+create or replace function private.finish_key_rotation()
+returns table (completed boolean, from_version int, to_version int, rewrapped bigint, retired int[])
+language plpgsql security definer set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  open_rotation private.key_rotations;
+begin
+  perform private.key_rotation_lock();
+  select * into open_rotation from private.key_rotations r where r.completed_at is null for update;
+  -- Waits for in-flight inserts under these keys; the count below (a new statement, so a new
+  -- snapshot) then sees them.
+  perform 1 from private.key_versions k where k.status = 'retiring' for update;
+  with idle as (
+    update private.key_versions k set status = 'retired', retired_at = now()
+     where k.status = 'retiring'
+       and not exists (select 1 from public.secret_versions sv where sv.kek_version = k.version)
+    returning k.version
+  )
+  select coalesce(array_agg(i.version order by i.version), '{}') into retired from idle i;
+  completed := not exists (select 1 from private.key_versions k where k.status = 'retiring');
+
+  if open_rotation.id is not null then
+    from_version := open_rotation.from_version;
+    to_version := open_rotation.to_version;
+    rewrapped := open_rotation.rewrapped;
+    if completed then
+      update private.key_rotations r set completed_at = now() where r.id = open_rotation.id;
+      perform private.write_audit(null, null, null, 'key_rotated', null,
+        jsonb_build_object('fromVersion', open_rotation.from_version, 'toVersion', open_rotation.to_version,
+                           'rewrapped', open_rotation.rewrapped));
+    end if;
+  end if;
+  return next;
+end
+$$;
+comment on function private.finish_key_rotation() is
+  'Retires idle non-active KEKs; if none still wraps a DEK, closes the open rotation and writes its key_rotated audit row. Owner only.';
+
+-- KEK versions with their life cycle and how many DEKs each still wraps. Never the material
+-- and never the Vault row id.
+create or replace function private.key_status()
+returns table (version int, status text, created_at timestamptz, retired_at timestamptz, dek_count int)
+language sql stable security definer set search_path = ''
+as $$
+  select k.version, k.status, k.created_at, k.retired_at,
+         (select count(*)::int from public.secret_versions sv where sv.kek_version = k.version)
+    from private.key_versions k
+   order by k.version
+$$;
+comment on function private.key_status() is
+  'Every KEK version: status, created and retired times, and the number of DEKs it wraps. No key material. Owner only.';
+
+-- Retires one key by hand: refused while it is active or still wraps a DEK. Retiring a
+-- retired key changes nothing. The material stays in Vault (backups taken before the
+-- rotation still open); a retired key can no longer wrap a new version.
+create or replace function private.retire_key(p_version int)
+returns table (version int, status text, created_at timestamptz, retired_at timestamptz, dek_count int)
+language plpgsql security definer set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  target private.key_versions;
+begin
+  perform private.key_rotation_lock();
+  select * into target from private.key_versions k where k.version = p_version for update;
+  if target.version is null then raise exception 'key_not_found' using errcode = 'S0404'; end if;
+  if target.status = 'active' then raise exception 'key_active' using errcode = 'S0409'; end if;
+  if target.status = 'retiring' then
+    if exists (select 1 from public.secret_versions sv where sv.kek_version = p_version) then
+      raise exception 'key_in_use' using errcode = 'S0409';
+    end if;
+    update private.key_versions k set status = 'retired', retired_at = now() where k.version = p_version;
+  end if;
+  return query select s.* from private.key_status() s where s.version = p_version;
+end
+$$;
+comment on function private.retire_key(int) is
+  'Retires a non-active KEK that wraps no DEK (S0409 key_active / key_in_use otherwise, S0404 key_not_found). Owner only.';
+
+-- No version may be written, or re-wrapped, under a retired key.
+create or replace function private.refuse_retired_kek() returns trigger
+language plpgsql security definer set search_path = ''
+as $$
+declare
+  kek_status text;
+begin
+  -- FOR KEY SHARE: waits for a retirement in progress (it holds FOR UPDATE), then reads its outcome.
+  select k.status into kek_status from private.key_versions k where k.version = new.kek_version for key share;
+  if kek_status = 'retired' then
+    raise exception 'kek_retired' using errcode = 'S0409';
+  end if;
+  return new;
+end
+$$;
+comment on function private.refuse_retired_kek() is
+  'Trigger: refuses a secret version wrapped by a retired KEK (S0409 kek_retired); the function reloads its keyring and retries.';
+
+create trigger secret_versions_kek_not_retired
+  before insert or update of kek_version on public.secret_versions
+  for each row execute function private.refuse_retired_kek();
+
+revoke all on function
+  private.key_rotation_lock(),
+  private.begin_key_rotation(),
+  private.rewrap_batch_source(int, uuid, int),
+  private.store_rewrapped(int, jsonb),
+  private.finish_key_rotation(),
+  private.key_status(),
+  private.retire_key(int),
+  private.refuse_retired_kek()
+  from public, anon, authenticated, service_role;

@@ -1,0 +1,342 @@
+-- Deployments: env var bindings, the database-side validation on deploy, deployment tokens
+-- and env resolution for the container builder.
+
+-- The platform owns `deployments`; this creates it only where it is absent (local, tests),
+-- with the platform's backend (service role) as its only writer, and otherwise leaves its
+-- privileges alone and only adds the column it relies on. Status moves
+-- pending → deploying → running | failed | stopped.
+do $create$
+begin
+  if to_regclass('public.deployments') is null then
+    create table public.deployments (
+      id uuid primary key default extensions.gen_random_uuid(),
+      user_id uuid not null references auth.users (id) on delete cascade,
+      name text not null,
+      status text not null default 'pending'
+        check (status in ('pending', 'deploying', 'running', 'failed', 'stopped')),
+      required_env text[] not null default '{}',
+      created_at timestamptz not null default now(),
+      updated_at timestamptz not null default now()
+    );
+    comment on table public.deployments is 'MCP server deployments (the platform''s table; created here only where absent).';
+    revoke all on public.deployments from anon, authenticated, service_role;
+    grant select on public.deployments to authenticated;
+    grant select, insert, update, delete on public.deployments to service_role;
+  end if;
+end
+$create$;
+alter table public.deployments add column if not exists required_env text[] not null default '{}';
+comment on column public.deployments.required_env is 'Env var names the MCP server declares it needs.';
+create index if not exists deployments_by_owner on public.deployments (user_id);
+
+alter table public.deployments enable row level security;
+drop policy if exists "Owners see their deployments" on public.deployments;
+create policy "Owners see their deployments"
+  on public.deployments for select to authenticated
+  using (user_id = (select auth.uid()));
+
+create table public.deployment_secrets (
+  deployment_id uuid not null references public.deployments (id) on delete cascade,
+  env_name text not null check (env_name ~ '^[A-Za-z_][A-Za-z0-9_]*$' and char_length(env_name) <= 255),
+  secret_id uuid not null references public.secrets (id) on delete cascade,
+  pinned_version int check (pinned_version > 0),
+  resolved_version int,
+  created_by uuid,
+  created_at timestamptz not null default now(),
+  primary key (deployment_id, env_name)
+);
+comment on table public.deployment_secrets is 'Env var → secret bindings of a deployment.';
+comment on column public.deployment_secrets.pinned_version is 'A version chosen by the owner; null follows the current version.';
+comment on column public.deployment_secrets.resolved_version is 'The version the deployment gets, fixed by the deploy trigger.';
+create index deployment_secrets_by_secret on public.deployment_secrets (secret_id);
+
+revoke all on public.deployment_secrets from anon, authenticated, service_role;
+grant select on public.deployment_secrets to authenticated, service_role;
+alter table public.deployment_secrets enable row level security;
+create policy "Deployment owners see the bindings of their deployments"
+  on public.deployment_secrets for select to authenticated
+  using (deployment_id in (select d.id from public.deployments d where d.user_id = (select auth.uid())));
+
+-- Tokens: opaque random strings, stored only as SHA-256; never exposed over REST.
+create table private.deployment_tokens (
+  id uuid primary key default extensions.gen_random_uuid(),
+  deployment_id uuid not null references public.deployments (id) on delete cascade,
+  token_hash bytea not null unique check (octet_length(token_hash) = 32),
+  created_by uuid,
+  created_at timestamptz not null default now(),
+  expires_at timestamptz not null,
+  revoked_at timestamptz
+);
+comment on table private.deployment_tokens is
+  'Short-lived tokens that open GET /deployments/:id/env for one deployment. Only the hash is kept.';
+create index deployment_tokens_by_deployment on private.deployment_tokens (deployment_id);
+revoke all on private.deployment_tokens from public, anon, authenticated, service_role;
+
+-- Audit of bindings ----------------------------------------------------------------------
+
+create or replace function private.audit_binding_change() returns trigger
+language plpgsql security definer set search_path = ''
+as $$
+declare
+  b public.deployment_secrets := coalesce(new, old);
+  s public.secrets;
+begin
+  select * into s from public.secrets where id = b.secret_id;
+  -- Bindings removed by a purge of their secret are covered by its 'purged' row.
+  if s.id is null then return null; end if;
+  if tg_op in ('DELETE', 'UPDATE') and (tg_op = 'DELETE' or new.secret_id is distinct from old.secret_id
+      or new.pinned_version is distinct from old.pinned_version) then
+    perform private.write_audit(old.secret_id, s.name, s.user_id, 'unbound', old.pinned_version,
+      jsonb_build_object('envName', old.env_name), 'success', old.deployment_id);
+  end if;
+  if tg_op = 'INSERT' or (tg_op = 'UPDATE' and (new.secret_id is distinct from old.secret_id
+      or new.pinned_version is distinct from old.pinned_version)) then
+    perform private.write_audit(new.secret_id, s.name, s.user_id, 'bound', new.pinned_version,
+      jsonb_build_object('envName', new.env_name), 'success', new.deployment_id);
+  end if;
+  return null;
+end
+$$;
+create trigger deployment_secrets_audit after insert or update or delete on public.deployment_secrets
+  for each row execute function private.audit_binding_change();
+
+-- What would stop a deployment ------------------------------------------------------------
+
+-- Every problem, one row each: a required env var without binding, a bound secret deleted,
+-- inactive or expired, a pinned version that does not exist, or an owner who no longer
+-- holds at least `use` on the secret.
+create or replace function private.deployment_problems(p_deployment_id uuid)
+returns table (env_name text, problem text, message text)
+language sql stable security definer set search_path = ''
+as $$
+  with d as (select * from public.deployments where id = p_deployment_id),
+  b as (
+    select ds.*, s.id as sid, s.user_id as owner_id, s.deleted_at, s.is_active, s.expires_at,
+           (s.user_id = d.user_id or exists (
+              select 1 from public.secret_permissions p
+               where p.secret_id = s.id and p.user_id = d.user_id)) as usable,
+           (ds.pinned_version is null or exists (
+              select 1 from public.secret_versions v
+               where v.secret_id = ds.secret_id and v.version = ds.pinned_version)) as version_exists
+      from d join public.deployment_secrets ds on ds.deployment_id = d.id
+      left join public.secrets s on s.id = ds.secret_id
+  )
+  select r.env_name, 'unbound', r.env_name || ': required but not bound'
+    from d, unnest(d.required_env) as r(env_name)
+   where not exists (select 1 from b where b.env_name = r.env_name)
+  union all
+  select b.env_name, p.problem, b.env_name || ': ' || p.message
+    from b, lateral (values
+      (b.sid is null or b.deleted_at is not null, 'secret_deleted', 'the bound secret is deleted'),
+      (b.sid is not null and b.deleted_at is null and not b.usable, 'permission_missing',
+       'the deployment owner no longer holds at least use on the bound secret'),
+      (b.sid is not null and b.deleted_at is null and b.expires_at <= now(), 'secret_expired', 'the bound secret has expired'),
+      (b.sid is not null and b.deleted_at is null and not b.is_active and not coalesce(b.expires_at <= now(), false),
+       'secret_inactive', 'the bound secret is inactive'),
+      (b.sid is not null and not b.version_exists, 'version_missing', 'the pinned version does not exist')
+    ) as p(failed, problem, message)
+   where p.failed
+  order by 1, 2
+$$;
+
+-- The database itself validates a deployment when it moves to deploying, whoever moves it
+-- (the API or the platform in plain SQL), and refuses with one message naming every
+-- problem. On success it fixes the versions the deployment will get. An AFTER trigger, so
+-- the row it checks is the new one (also for a deployment inserted as deploying); raising
+-- still undoes the statement.
+create or replace function private.validate_deployment() returns trigger
+language plpgsql security definer set search_path = ''
+as $$
+declare
+  problems text;
+begin
+  select string_agg(p.message, '; ' order by p.env_name, p.problem) into problems
+    from private.deployment_problems(new.id) p;
+  if problems is not null then
+    raise exception 'deployment_invalid: deployment % cannot deploy: %', new.id, problems
+      using errcode = 'S0409';
+  end if;
+  update public.deployment_secrets ds
+     set resolved_version = coalesce(ds.pinned_version, s.current_version)
+    from public.secrets s
+   where s.id = ds.secret_id and ds.deployment_id = new.id;
+  return null;
+end
+$$;
+create trigger deployments_validate_on_deploy
+  after update of status on public.deployments
+  for each row when (new.status = 'deploying' and old.status is distinct from 'deploying')
+  execute function private.validate_deployment();
+create trigger deployments_validate_on_insert
+  after insert on public.deployments
+  for each row when (new.status = 'deploying')
+  execute function private.validate_deployment();
+
+-- Helpers the function calls ---------------------------------------------------------------
+
+-- The problems of a deployment the caller owns (404 otherwise), for the API's reports.
+create or replace function private.deployment_report(p_id uuid)
+returns table (env_name text, problem text, message text)
+language plpgsql security definer set search_path = ''
+as $$
+begin
+  perform private.deployment_for(p_id);
+  return query select * from private.deployment_problems(p_id);
+end
+$$;
+
+-- The deployment if the caller owns it (or is the service role); 404 otherwise.
+create or replace function private.deployment_for(p_id uuid) returns public.deployments
+language plpgsql security definer set search_path = ''
+as $$
+declare
+  d public.deployments;
+begin
+  select * into d from public.deployments where id = p_id;
+  if d.id is null or ((select auth.role()) <> 'service_role' and d.user_id is distinct from (select auth.uid())) then
+    raise exception 'deployment_not_found' using errcode = 'S0404';
+  end if;
+  return d;
+end
+$$;
+
+-- Replaces the bindings (a JSON array of {envName, secretId, version}). Each secret must be
+-- usable by the deployment owner (owner, or any grant): otherwise it is reported as not found.
+create or replace function private.replace_bindings(p_id uuid, p_bindings jsonb)
+returns setof public.deployment_secrets
+language plpgsql security definer set search_path = ''
+as $$
+declare
+  d public.deployments := private.deployment_for(p_id);
+  missing text;
+begin
+  perform 1 from public.deployments where id = p_id for update;
+  select string_agg(b.env_name, ', ' order by b.env_name) into missing
+    from jsonb_to_recordset(p_bindings) as b(env_name text, secret_id uuid, version int)
+   where not exists (
+     select 1 from public.secrets s
+      where s.id = b.secret_id and s.deleted_at is null
+        and (s.user_id = d.user_id or exists (
+          select 1 from public.secret_permissions p where p.secret_id = s.id and p.user_id = d.user_id)));
+  if missing is not null then
+    raise exception 'secret_not_found: no usable secret for %', missing using errcode = 'S0404';
+  end if;
+
+  delete from public.deployment_secrets ds
+   where ds.deployment_id = p_id
+     and not exists (select 1 from jsonb_to_recordset(p_bindings) as b(env_name text)
+                      where b.env_name = ds.env_name);
+  insert into public.deployment_secrets as ds (deployment_id, env_name, secret_id, pinned_version, created_by)
+  select p_id, b.env_name, b.secret_id, b.version, (select auth.uid())
+    from jsonb_to_recordset(p_bindings) as b(env_name text, secret_id uuid, version int)
+  on conflict (deployment_id, env_name) do update
+    set secret_id = excluded.secret_id, pinned_version = excluded.pinned_version,
+        resolved_version = null, created_by = excluded.created_by, created_at = now()
+    where ds.secret_id is distinct from excluded.secret_id or ds.pinned_version is distinct from excluded.pinned_version;
+  return query select * from public.deployment_secrets where deployment_id = p_id order by env_name;
+end
+$$;
+
+create or replace function private.create_deployment_token(p_id uuid, p_hash bytea, p_expires_at timestamptz)
+returns private.deployment_tokens
+language plpgsql security definer set search_path = ''
+as $$
+declare
+  t private.deployment_tokens;
+begin
+  perform private.deployment_for(p_id);
+  insert into private.deployment_tokens (deployment_id, token_hash, created_by, expires_at)
+  values (p_id, p_hash, (select auth.uid()), p_expires_at)
+  returning * into t;
+  return t;
+end
+$$;
+
+create or replace function private.list_deployment_tokens(p_id uuid)
+returns table (id uuid, created_by uuid, created_at timestamptz, expires_at timestamptz, revoked_at timestamptz)
+language plpgsql security definer set search_path = ''
+as $$
+#variable_conflict use_column
+begin
+  perform private.deployment_for(p_id);
+  return query select t.id, t.created_by, t.created_at, t.expires_at, t.revoked_at
+                 from private.deployment_tokens t where t.deployment_id = p_id order by t.created_at desc;
+end
+$$;
+
+create or replace function private.revoke_deployment_token(p_id uuid, p_token_id uuid) returns void
+language plpgsql security definer set search_path = ''
+as $$
+begin
+  perform private.deployment_for(p_id);
+  update private.deployment_tokens set revoked_at = coalesce(revoked_at, now())
+   where id = p_token_id and deployment_id = p_id;
+  if not found then raise exception 'token_not_found' using errcode = 'S0404'; end if;
+end
+$$;
+
+-- The deployment a live token opens, or nothing. Called by the connection owner while
+-- authenticating, before any caller context exists.
+create or replace function private.deployment_of_token(p_hash bytea) returns uuid
+language sql stable security definer set search_path = ''
+as $$
+  select deployment_id from private.deployment_tokens
+   where token_hash = p_hash and revoked_at is null and expires_at > now()
+$$;
+
+-- Env resolution in one statement: checks the caller (a live token of this deployment, or
+-- the service role), refuses a deployment with problems, writes one 'accessed' row per
+-- binding with the deployment id, and returns every sealed value.
+create or replace function private.resolve_deployment_env(p_id uuid, p_token_hash bytea)
+returns table (outcome text, env_name text, secret_id uuid, version int, enc_format smallint,
+               iv bytea, ciphertext bytea, wrapped_dek bytea, kek_version int)
+language plpgsql security definer set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  problems text;
+begin
+  if not ((select auth.role()) = 'service_role' and p_token_hash is null) and
+     coalesce(private.deployment_of_token(p_token_hash) is distinct from p_id, true) then
+    outcome := 'deployment_not_found'; return next; return;
+  end if;
+  if not exists (select 1 from public.deployments where id = p_id) then
+    outcome := 'deployment_not_found'; return next; return;
+  end if;
+  select string_agg(p.message, '; ' order by p.env_name, p.problem) into problems
+    from private.deployment_problems(p_id) p;
+  if problems is not null then
+    outcome := 'deployment_invalid: ' || problems; return next; return;
+  end if;
+
+  return query
+  with rows as (
+    select ds.env_name, ds.secret_id, s.name, s.user_id,
+           coalesce(ds.resolved_version, ds.pinned_version, s.current_version) as version
+      from public.deployment_secrets ds join public.secrets s on s.id = ds.secret_id
+     where ds.deployment_id = p_id
+  ), audited as (
+    select private.write_audit(r.secret_id, r.name, r.user_id, 'accessed', r.version,
+             jsonb_build_object('envName', r.env_name), 'success', p_id), r.*
+      from rows r
+  )
+  select 'ok', a.env_name, a.secret_id, v.version, v.enc_format, v.iv, v.ciphertext, v.wrapped_dek, v.kek_version
+    from audited a join public.secret_versions v on v.secret_id = a.secret_id and v.version = a.version
+   order by a.env_name;
+end
+$$;
+
+revoke all on function
+  private.audit_binding_change(), private.validate_deployment(), private.deployment_problems(uuid),
+  private.deployment_for(uuid), private.deployment_report(uuid), private.replace_bindings(uuid, jsonb),
+  private.create_deployment_token(uuid, bytea, timestamptz), private.list_deployment_tokens(uuid),
+  private.revoke_deployment_token(uuid, uuid), private.deployment_of_token(bytea),
+  private.resolve_deployment_env(uuid, bytea)
+  from public, anon, authenticated, service_role;
+-- Each of these checks the caller itself: deployment owner or service role (or, for the env,
+-- a live token of that deployment).
+grant execute on function
+  private.deployment_for(uuid), private.deployment_report(uuid), private.replace_bindings(uuid, jsonb),
+  private.create_deployment_token(uuid, bytea, timestamptz), private.list_deployment_tokens(uuid),
+  private.revoke_deployment_token(uuid, uuid), private.resolve_deployment_env(uuid, bytea)
+  to authenticated, service_role;

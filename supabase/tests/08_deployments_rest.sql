@@ -1,0 +1,53 @@
+-- Deployments over REST: owners see their own deployments and bindings and nothing else;
+-- nobody writes bindings or reads tokens around the function; the deploy trigger checks a
+-- status change made in plain SQL, as the platform makes it.
+BEGIN;
+set local search_path = public, extensions;
+select plan(15);
+
+select tests.create_user('dana@example.com') as dana \gset
+select tests.create_user('eve@example.com') as eve \gset
+select tests.create_secret_as(:'dana', 'DANA_KEY') as key \gset
+
+insert into public.deployments (user_id, name, required_env)
+  values (:'dana', 'dana-mcp', '{DANA_KEY}') returning id as dep \gset
+
+select table_privs_are('public', 'deployment_secrets', 'authenticated', array['SELECT'],
+  'authenticated may only read bindings');
+select table_privs_are('public', 'deployment_secrets', 'anon', '{}'::text[], 'anon holds nothing on bindings');
+select table_privs_are('private', 'deployment_tokens', 'authenticated', '{}'::text[], 'authenticated holds nothing on tokens');
+select table_privs_are('private', 'deployment_tokens', 'service_role', '{}'::text[], 'nor does the service role');
+select table_privs_are('public', 'deployments', 'authenticated', array['SELECT'],
+  'authenticated may only read deployments (the platform writes them)');
+
+-- Dana binds through the helper, as the function does.
+select tests.authenticate_as('dana@example.com');
+select lives_ok(format($$select private.replace_bindings(%L, '[{"env_name":"DANA_KEY","secret_id":"%s"}]')$$, :'dep', :'key'),
+  'the owner binds through the helper');
+select results_eq(format('select env_name from public.deployment_secrets where deployment_id = %L', :'dep'),
+  $$values ('DANA_KEY')$$, 'the owner sees its binding');
+select throws_ok(format($$insert into public.deployment_secrets (deployment_id, env_name, secret_id) values (%L, 'X', %L)$$, :'dep', :'key'),
+  '42501', null, 'the owner cannot insert a binding directly');
+
+select tests.authenticate_as('eve@example.com');
+select is_empty(format('select 1 from public.deployments where id = %L', :'dep'), 'a stranger does not see the deployment');
+select is_empty(format('select 1 from public.deployment_secrets where deployment_id = %L', :'dep'), 'nor its bindings');
+select throws_ok(format($$select private.replace_bindings(%L, '[]')$$, :'dep'), 'S0404', null,
+  'a stranger cannot rebind it');
+select results_eq(format($$select outcome from private.resolve_deployment_env(%L, null)$$, :'dep'),
+  $$values ('deployment_not_found')$$, 'a stranger without a token gets no env');
+
+-- The platform, in plain SQL: a valid deployment deploys and pins the version.
+select tests.clear_authentication();
+select lives_ok(format($$update public.deployments set status = 'deploying' where id = %L$$, :'dep'),
+  'a valid deployment moves to deploying');
+select is((select resolved_version from public.deployment_secrets where deployment_id = :'dep'), 1,
+  'and its binding is pinned to the current version');
+insert into public.deployments (user_id, name, required_env)
+  values (:'dana', 'dana-broken', '{NOT_BOUND}') returning id as broken \gset
+select throws_ok(format($$update public.deployments set status = 'deploying' where id = %L$$, :'broken'),
+  'S0409', format('deployment_invalid: deployment %s cannot deploy: NOT_BOUND: required but not bound', :'broken'),
+  'an invalid deployment is refused with every problem named');
+
+select * from finish();
+ROLLBACK;
