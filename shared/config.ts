@@ -45,7 +45,12 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
-export function loadConfig(env: Record<string, string | undefined>): Config {
+/**
+ * `defaultEnv` is what an unset SIGYL_ENV means: the local scripts default to local, the
+ * edge function to production, so a deployment that forgets its JWT secret fails closed
+ * instead of trusting the public local one.
+ */
+export function loadConfig(env: Record<string, string | undefined>, options: { defaultEnv?: "local" | "production" } = {}): Config {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
     const fields = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
@@ -53,7 +58,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   const e = parsed.data;
   // Hosted edge functions run with SB_REGION set; there the public local JWT secret is refused.
-  const production = e.SIGYL_ENV ? e.SIGYL_ENV === "production" : Boolean(e.SB_REGION);
+  const production = e.SIGYL_ENV ? e.SIGYL_ENV === "production" : Boolean(e.SB_REGION) || options.defaultEnv === "production";
   const jwksUrl = e.SUPABASE_JWKS_URL;
   let jwtSecret = e.SUPABASE_JWT_SECRET;
   if (!jwtSecret && !jwksUrl) {

@@ -73,6 +73,9 @@ export function fromDatabaseError(err: unknown): AppError | null {
     const at = e.message.indexOf(": ");
     return at < 0 ? appError(status, e.message) : appError(status, e.message.slice(0, at), e.message.slice(at + 2));
   }
+  if (e.code === "23503") {
+    return appError(409, "conflict", "The request refers to something that no longer exists.");
+  }
   if (e.code === "23505") {
     const constraint = e.constraint ?? e.constraint_name ?? "";
     if (constraint.includes("name")) return appError(409, "name_taken");

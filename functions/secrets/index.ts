@@ -4,7 +4,8 @@ import { loadConfig } from "../../shared/config.ts";
 import { createPostgresDatabase } from "../../shared/db/postgres.ts";
 import { createRuntime } from "../../shared/runtime.ts";
 
-const config = loadConfig(Deno.env.toObject());
+// Production unless SIGYL_ENV=local says otherwise: no JWT secret configured means no start.
+const config = loadConfig(Deno.env.toObject(), { defaultEnv: "production" });
 if (!config.databaseUrl) throw new Error("SUPABASE_DB_URL (or DATABASE_URL) is not set");
 const db = createPostgresDatabase(config.databaseUrl, config.db);
 const { app } = await createRuntime({ config, db });

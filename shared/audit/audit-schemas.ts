@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { isoDate } from "../secrets/secret-schemas.ts";
+import { isoDate, uuid } from "../secrets/secret-schemas.ts";
 
 export const AUDIT_ACTIONS = [
   "created", "accessed", "updated", "rotated", "deleted", "restored", "purged", "shared", "unshared",
@@ -8,7 +8,7 @@ export const AUDIT_ACTIONS = [
 
 export const auditQuery = z.strictObject({
   action: z.enum(AUDIT_ACTIONS).optional(),
-  secretId: z.uuid().optional(),
+  secretId: uuid.optional(),
   since: isoDate.optional(),
   until: isoDate.optional(),
   cursor: z.string().regex(/^\d{1,19}$/, "a cursor this API returned").optional(),

@@ -38,12 +38,14 @@ export class DecryptionError extends Error {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+// The id in canonical (lower-case) form: the same secret spelled in upper case must not
+// seal a blob that its canonical id cannot open.
 function valueAad(secretId: string, version: number): Uint8Array {
-  return encoder.encode(`sigyl:v${ENC_FORMAT}:value:${secretId}:${version}`);
+  return encoder.encode(`sigyl:v${ENC_FORMAT}:value:${secretId.toLowerCase()}:${version}`);
 }
 
 function dekAad(secretId: string, version: number, kekVersion: number): Uint8Array {
-  return encoder.encode(`sigyl:v${ENC_FORMAT}:dek:${secretId}:${version}:${kekVersion}`);
+  return encoder.encode(`sigyl:v${ENC_FORMAT}:dek:${secretId.toLowerCase()}:${version}:${kekVersion}`);
 }
 
 function randomIv(): Uint8Array {

@@ -41,18 +41,22 @@ export function deploymentRoutes(service: DeploymentService) {
     const caller = c.get("caller");
     if (caller.kind === "user") throw appError(403, "forbidden", "Env resolution needs a deployment token or the service role.");
     if (caller.kind === "deployment" && caller.deploymentId !== id) throw appError(404, "deployment_not_found");
-    const entries = await service.resolveEnv(c.get("ctx"), id, caller.kind === "deployment" ? caller.tokenHash : null);
+    const tokenHash = caller.kind === "deployment" ? caller.tokenHash : null;
     if (c.req.valid("query").format === "dotenv") {
-      try {
-        return c.body(formatDotenv(entries), 200, { "Content-Type": "text/plain; charset=utf-8" });
-      } catch (err) {
-        if (err instanceof NotRepresentableError) {
-          throw appError(422, "not_representable_as_dotenv",
-            `dotenv cannot hold the value of ${err.names.join(", ")} verbatim; use format=json.`);
+      const text = await service.resolveEnvAs(c.get("ctx"), id, tokenHash, (entries) => {
+        try {
+          return formatDotenv(entries);
+        } catch (err) {
+          if (err instanceof NotRepresentableError) {
+            throw appError(422, "not_representable_as_dotenv",
+              `dotenv cannot hold the value of ${err.names.join(", ")} verbatim; use format=json.`);
+          }
+          throw err;
         }
-        throw err;
-      }
+      });
+      return c.body(text, 200, { "Content-Type": "text/plain; charset=utf-8" });
     }
+    const entries = await service.resolveEnv(c.get("ctx"), id, tokenHash);
     return ok(c, Object.fromEntries(entries.map((e) => [e.name, e.value])));
   });
 

@@ -1,16 +1,17 @@
 /** Request shapes of the deployment routes (zod, the single source). */
 import { z } from "zod";
+import { uuid } from "../secrets/secret-schemas.ts";
 
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const MAX_BINDINGS = 500;
 
-export const deploymentParam = z.strictObject({ id: z.uuid() });
-export const tokenParams = z.strictObject({ id: z.uuid(), tokenId: z.uuid() });
+export const deploymentParam = z.strictObject({ id: uuid });
+export const tokenParams = z.strictObject({ id: uuid, tokenId: uuid });
 
 export const bindingsBody = z.strictObject({
   bindings: z.array(z.strictObject({
     envName: z.string().max(255).regex(ENV_NAME, "an env var name: a letter or _, then letters, digits or _"),
-    secretId: z.uuid(),
+    secretId: uuid,
     /** Pin a version; omitted, the deployment gets the version current when it deploys. */
     version: z.number().int().min(1).max(2_147_483_647).optional(),
   })).max(MAX_BINDINGS),

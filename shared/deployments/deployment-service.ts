@@ -31,11 +31,18 @@ export async function hashDeploymentToken(token: string): Promise<string> {
 
 const toProblem = (p: dal.ProblemRow): ProblemDto => ({ envName: p.env_name, problem: p.problem, message: p.message });
 
-/** "deployment_invalid: <every problem>" from the database becomes one 409 listing them. */
+const OUTCOME_STATUS: Record<string, 403 | 404 | 409> = {
+  deployment_invalid: 409,
+  deployment_not_ready: 409,
+  forbidden: 403,
+  deployment_not_found: 404,
+};
+
+/** "<code>: <detail>" from the database, e.g. every problem of an invalid deployment. */
 function outcomeError(outcome: string): AppError {
-  const [code, ...rest] = outcome.split(": ");
-  if (code === "deployment_invalid") return appError(409, code, rest.join(": "));
-  return appError(404, code);
+  const at = outcome.indexOf(": ");
+  const code = at < 0 ? outcome : outcome.slice(0, at);
+  return appError(OUTCOME_STATUS[code] ?? 404, code, at < 0 ? undefined : outcome.slice(at + 2));
 }
 
 export function createDeploymentService(deps: DeploymentServiceDeps) {
@@ -58,6 +65,33 @@ export function createDeploymentService(deps: DeploymentServiceDeps) {
         problems: problems.map(toProblem),
       };
     });
+  }
+
+    /**
+     * The env rendered by `render` inside the transaction, so a rendering failure (a value
+     * dotenv cannot hold) rolls back the 'accessed' rows of values that were never delivered.
+     */
+  /**
+   * The env, rendered by `render` inside the transaction that audits it: one statement
+   * fetches and audits every binding whatever their number, values are decrypted before the
+   * commit, and a failure to decrypt or to render (a value dotenv cannot hold) rolls back the
+   * 'accessed' rows of values that were never delivered.
+   */
+  async function resolveEnvAs<T>(
+    ctx: CallerContext, id: string, tokenHash: string | null,
+    render: (entries: { name: string; value: string }[]) => T,
+  ): Promise<T> {
+    const result = await withCurrentKeyring(() => asCaller(db, ctx, async (tx) => {
+      const rows = await dal.resolveEnv(tx, id, tokenHash);
+      if (rows.length && rows[0].outcome !== "ok") return { error: outcomeError(rows[0].outcome) };
+      const entries = await Promise.all(rows.map(async (r) => ({
+        name: r.env_name,
+        value: await open(r.secret_id, r.version, r.sealed, { deploymentId: id }),
+      })));
+      return { rendered: render(entries) };
+    }));
+    if ("error" in result) throw result.error;
+    return result.rendered;
   }
 
   return {
@@ -103,18 +137,11 @@ export function createDeploymentService(deps: DeploymentServiceDeps) {
      * 'accessed' row behind.
      */
     async resolveEnv(ctx: CallerContext, id: string, tokenHash: string | null): Promise<{ name: string; value: string }[]> {
-      const result = await withCurrentKeyring(() => asCaller(db, ctx, async (tx) => {
-        const rows = await dal.resolveEnv(tx, id, tokenHash);
-        if (rows.length && rows[0].outcome !== "ok") return { error: outcomeError(rows[0].outcome) };
-        const entries = await Promise.all(rows.map(async (r) => ({
-          name: r.env_name,
-          value: await open(r.secret_id, r.version, r.sealed, { deploymentId: id }),
-        })));
-        return { entries };
-      }));
-      if ("error" in result) throw result.error;
-      return result.entries;
+      return await resolveEnvAs(ctx, id, tokenHash, (entries) => entries);
     },
+
+    resolveEnvAs,
+
   };
 }
 

@@ -27,7 +27,8 @@ const tags = z.array(text().min(1).max(64)).max(20);
 const description = text().max(1000);
 /** ISO 8601 with an offset, normalised to UTC (PostgreSQL refuses offsets beyond ±15:59). */
 export const isoDate = z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString());
-export const uuid = z.uuid();
+/** A UUID in its canonical lower-case form (it is part of the AAD, so spelling matters). */
+export const uuid = z.uuid().transform((s) => s.toLowerCase());
 
 export const createSecretBody = z.strictObject({
   name: secretName,

@@ -3,7 +3,8 @@
 
 create type public.audit_action as enum (
   'created', 'accessed', 'updated', 'rotated', 'deleted', 'restored', 'purged',
-  'shared', 'unshared', 'expired', 'denied', 'key_rotated', 'bound', 'unbound'
+  'shared', 'unshared', 'expired', 'denied', 'key_rotated', 'bound', 'unbound',
+  'token_issued', 'token_revoked'
 );
 create type public.audit_actor_type as enum ('user', 'service', 'deployment', 'system');
 
@@ -116,8 +117,10 @@ begin
     perform private.write_audit(new.id, new.name, new.user_id, 'restored', new.current_version);
     return new;
   end if;
-  -- Switched off by the expiry job: no caller claims, and the secret has an expiry.
+  -- Switched off by the expiry job: no caller claims, and the expiry has passed at the time
+  -- the job runs for (sigyl.job_now, set by the job; now() otherwise).
   if old.is_active and not new.is_active and new.expires_at is not null
+     and new.expires_at <= coalesce(nullif(current_setting('sigyl.job_now', true), '')::timestamptz, now())
      and nullif(current_setting('request.jwt.claims', true), '') is null then
     perform private.write_audit(new.id, new.name, new.user_id, 'expired', new.current_version,
       jsonb_build_object('expiresAt', new.expires_at));

@@ -24,6 +24,7 @@ as $$
 declare
   n int;
 begin
+  perform set_config('sigyl.job_now', p_now::text, true);
   update public.secrets set is_active = false, updated_at = p_now
    where is_active and deleted_at is null and expires_at <= p_now;
   get diagnostics n = row_count;

@@ -67,6 +67,7 @@ create table private.deployment_tokens (
   expires_at timestamptz not null,
   revoked_at timestamptz
 );
+comment on column private.deployment_tokens.created_by is 'The user who issued it; null for the service role (the platform).';
 comment on table private.deployment_tokens is
   'Short-lived tokens that open GET /deployments/:id/env for one deployment. Only the hash is kept.';
 create index deployment_tokens_by_deployment on private.deployment_tokens (deployment_id);
@@ -78,19 +79,21 @@ create or replace function private.audit_binding_change() returns trigger
 language plpgsql security definer set search_path = ''
 as $$
 declare
-  b public.deployment_secrets := coalesce(new, old);
   s public.secrets;
+  changed boolean := tg_op = 'UPDATE'
+    and (new.secret_id is distinct from old.secret_id or new.pinned_version is distinct from old.pinned_version);
 begin
-  select * into s from public.secrets where id = b.secret_id;
+  -- Each row names its own secret: on a rebinding, the old one is unbound, the new one bound.
   -- Bindings removed by a purge of their secret are covered by its 'purged' row.
-  if s.id is null then return null; end if;
-  if tg_op in ('DELETE', 'UPDATE') and (tg_op = 'DELETE' or new.secret_id is distinct from old.secret_id
-      or new.pinned_version is distinct from old.pinned_version) then
-    perform private.write_audit(old.secret_id, s.name, s.user_id, 'unbound', old.pinned_version,
-      jsonb_build_object('envName', old.env_name), 'success', old.deployment_id);
+  if tg_op = 'DELETE' or changed then
+    select * into s from public.secrets where id = old.secret_id;
+    if s.id is not null then
+      perform private.write_audit(old.secret_id, s.name, s.user_id, 'unbound', old.pinned_version,
+        jsonb_build_object('envName', old.env_name), 'success', old.deployment_id);
+    end if;
   end if;
-  if tg_op = 'INSERT' or (tg_op = 'UPDATE' and (new.secret_id is distinct from old.secret_id
-      or new.pinned_version is distinct from old.pinned_version)) then
+  if tg_op = 'INSERT' or changed then
+    select * into s from public.secrets where id = new.secret_id;
     perform private.write_audit(new.secret_id, s.name, s.user_id, 'bound', new.pinned_version,
       jsonb_build_object('envName', new.env_name), 'success', new.deployment_id);
   end if;
@@ -210,7 +213,12 @@ declare
   d public.deployments := private.deployment_for(p_id);
   missing text;
 begin
-  perform 1 from public.deployments where id = p_id for update;
+  -- Locked, then checked: a rollout in progress keeps the versions its trigger pinned.
+  select * into d from public.deployments where id = p_id for update;
+  if d.status = 'deploying' then
+    raise exception 'deployment_in_progress: bindings cannot change while the deployment is deploying'
+      using errcode = 'S0409';
+  end if;
   select string_agg(b.env_name, ', ' order by b.env_name) into missing
     from jsonb_to_recordset(p_bindings) as b(env_name text, secret_id uuid, version int)
    where not exists (
@@ -243,11 +251,14 @@ language plpgsql security definer set search_path = ''
 as $$
 declare
   t private.deployment_tokens;
+  d public.deployments;
 begin
-  perform private.deployment_for(p_id);
+  d := private.deployment_for(p_id);
   insert into private.deployment_tokens (deployment_id, token_hash, created_by, expires_at)
   values (p_id, p_hash, (select auth.uid()), p_expires_at)
   returning * into t;
+  perform private.write_audit(null, null, d.user_id, 'token_issued', null,
+    jsonb_build_object('tokenId', t.id, 'expiresAt', t.expires_at), 'success', p_id);
   return t;
 end
 $$;
@@ -267,11 +278,14 @@ $$;
 create or replace function private.revoke_deployment_token(p_id uuid, p_token_id uuid) returns void
 language plpgsql security definer set search_path = ''
 as $$
+declare
+  d public.deployments := private.deployment_for(p_id);
 begin
-  perform private.deployment_for(p_id);
   update private.deployment_tokens set revoked_at = coalesce(revoked_at, now())
    where id = p_token_id and deployment_id = p_id;
   if not found then raise exception 'token_not_found' using errcode = 'S0404'; end if;
+  perform private.write_audit(null, null, d.user_id, 'token_revoked', null,
+    jsonb_build_object('tokenId', p_token_id), 'success', p_id);
 end
 $$;
 
@@ -286,7 +300,10 @@ $$;
 
 -- Env resolution in one statement: checks the caller (a live token of this deployment, or
 -- the service role), refuses a deployment with problems, writes one 'accessed' row per
--- binding with the deployment id, and returns every sealed value.
+-- binding with the deployment id (and the token and its issuer), and returns every sealed
+-- value. A token serves only a deployment that is deploying or running. A token a user
+-- issued serves only secrets that user may read: `use` lets a teammate bind a secret, and
+-- the platform (service role) delivers it, but the teammate's own token never does.
 create or replace function private.resolve_deployment_env(p_id uuid, p_token_hash bytea)
 returns table (outcome text, env_name text, secret_id uuid, version int, enc_format smallint,
                iv bytea, ciphertext bytea, wrapped_dek bytea, kek_version int)
@@ -294,19 +311,43 @@ language plpgsql security definer set search_path = ''
 as $$
 #variable_conflict use_column
 declare
+  tok private.deployment_tokens;
+  d public.deployments;
   problems text;
+  unreadable text;
 begin
-  if not ((select auth.role()) = 'service_role' and p_token_hash is null) and
-     coalesce(private.deployment_of_token(p_token_hash) is distinct from p_id, true) then
+  if not ((select auth.role()) = 'service_role' and p_token_hash is null) then
+    select * into tok from private.deployment_tokens t
+     where t.token_hash = p_token_hash and t.revoked_at is null and t.expires_at > now();
+    if tok.id is null or tok.deployment_id <> p_id then
+      outcome := 'deployment_not_found'; return next; return;
+    end if;
+  end if;
+  select * into d from public.deployments where id = p_id;
+  if d.id is null then
     outcome := 'deployment_not_found'; return next; return;
   end if;
-  if not exists (select 1 from public.deployments where id = p_id) then
-    outcome := 'deployment_not_found'; return next; return;
+  if tok.id is not null and d.status not in ('deploying', 'running') then
+    outcome := format('deployment_not_ready: the deployment is %s; its env is served while deploying or running', d.status);
+    return next; return;
   end if;
   select string_agg(p.message, '; ' order by p.env_name, p.problem) into problems
     from private.deployment_problems(p_id) p;
   if problems is not null then
     outcome := 'deployment_invalid: ' || problems; return next; return;
+  end if;
+  if tok.created_by is not null then
+    select string_agg(ds.env_name, ', ' order by ds.env_name) into unreadable
+      from public.deployment_secrets ds join public.secrets s on s.id = ds.secret_id
+     where ds.deployment_id = p_id
+       and s.user_id <> tok.created_by
+       and not exists (select 1 from public.secret_permissions p
+                        where p.secret_id = s.id and p.user_id = tok.created_by and p.permission >= 'read');
+    if unreadable is not null then
+      outcome := 'forbidden: the token''s issuer may not read ' || unreadable
+        || '; the platform''s service role delivers secrets shared with use';
+      return next; return;
+    end if;
   end if;
 
   return query
@@ -317,7 +358,8 @@ begin
      where ds.deployment_id = p_id
   ), audited as (
     select private.write_audit(r.secret_id, r.name, r.user_id, 'accessed', r.version,
-             jsonb_build_object('envName', r.env_name), 'success', p_id), r.*
+             jsonb_strip_nulls(jsonb_build_object('envName', r.env_name, 'tokenId', tok.id, 'tokenIssuedBy', tok.created_by)),
+             'success', p_id), r.*
       from rows r
   )
   select 'ok', a.env_name, a.secret_id, v.version, v.enc_format, v.iv, v.ciphertext, v.wrapped_dek, v.kek_version

@@ -91,6 +91,41 @@ describe("bindings", () => {
   });
 });
 
+describe("rebinding", () => {
+  it("names each secret in its own row: the old one unbound under its owner, the new one bound", async () => {
+    const alice = await h.user();
+    const carol = await h.user();
+    const bob = await h.user();
+    const a = await h.createSecret(alice);
+    const c = await h.createSecret(carol);
+    await h.grant(alice, a.id, bob, "use");
+    await h.grant(carol, c.id, bob, "use");
+    const id = await deployment(bob);
+    await bind(bob.token, id, [{ envName: "K", secretId: a.id }]);
+    await bind(bob.token, id, [{ envName: "K", secretId: c.id }]);
+    const unbound = (await auditOf(h.db, a.id)).find((r) => r.action === "unbound");
+    expect(unbound).toBeDefined();
+    const [row] = await h.db.query<{ owner_id: string; secret_name: string }>(
+      `select owner_id, secret_name from public.secret_access_logs where secret_id = $1::uuid and action = 'unbound'`, [a.id]);
+    expect(row).toEqual({ owner_id: alice.id, secret_name: a.name });
+    expect((await auditOf(h.db, c.id)).filter((r) => r.action === "bound")).toHaveLength(1);
+  });
+
+  it("is refused while the deployment is deploying, so the pinned versions hold", async () => {
+    const owner = await h.user();
+    const s = await h.createSecret(owner);
+    const other = await h.createSecret(owner);
+    const id = await deployment(owner, ["K"]);
+    await bind(owner.token, id, [{ envName: "K", secretId: s.id }]);
+    await setStatus(id, "deploying");
+    const res = await bind(owner.token, id, [{ envName: "K", secretId: s.id }, { envName: "L", secretId: other.id }]);
+    expect(res.status).toBe(409);
+    expect(res.body.error.code).toBe("deployment_in_progress");
+    const rows = await h.db.query(`select env_name, resolved_version from public.deployment_secrets where deployment_id = $1::uuid`, [id]);
+    expect(rows).toEqual([{ env_name: "K", resolved_version: 1 }]);
+  });
+});
+
 describe("the deploy trigger", () => {
   it("names every problem in one message and leaves the status unchanged — through plain SQL too", async () => {
     const owner = await h.user();
@@ -158,6 +193,10 @@ describe("deployment tokens", () => {
     await bind(owner.token, id, [{ envName: "KEY", secretId: s.id }]);
     const t = await token(owner, id);
     expect(t).toMatch(/^sgd_[A-Za-z0-9_-]{43}$/);
+    const notReady = await h.request("GET", `/deployments/${id}/env`, { token: t });
+    expect(notReady.status).toBe(409);
+    expect(notReady.body.error.code).toBe("deployment_not_ready");
+    await setStatus(id, "deploying");
     const [{ n }] = await h.db.query<{ n: number }>(`select count(*)::int as n from private.deployment_tokens where deployment_id = $1::uuid`, [id]);
     expect(n).toBe(1);
 
@@ -177,12 +216,13 @@ describe("deployment tokens", () => {
     expect(ok.body.data).toEqual({ KEY: s.value });
     const accessed = await accessedFor(s.id);
     expect(accessed).toHaveLength(1);
-    expect(accessed[0]).toMatchObject({ actor_type: "deployment", actor_id: null, details: { envName: "KEY" } });
+    expect(accessed[0]).toMatchObject({ actor_type: "deployment", actor_id: null, details: { envName: "KEY", tokenIssuedBy: owner.id } });
     const [dep] = await h.db.query<{ deployment_id: string }>(`select deployment_id from public.secret_access_logs where secret_id = $1::uuid and action = 'accessed'`, [s.id]);
     expect(dep.deployment_id).toBe(id);
 
     const list = await h.request("GET", `/deployments/${id}/tokens`, { token: owner.token });
     const tokenId = list.body.data[0].id;
+    expect(accessed[0].details.tokenId).toBe(tokenId);
     expect(JSON.stringify(list.body)).not.toContain(t);
     expect((await h.request("DELETE", `/deployments/${id}/tokens/${tokenId}`, { token: owner.token })).status).toBe(200);
     expect((await h.request("GET", `/deployments/${id}/env`, { token: t })).status).toBe(401);
@@ -190,6 +230,27 @@ describe("deployment tokens", () => {
     const t2 = await token(owner, id);
     await h.db.query(`update private.deployment_tokens set expires_at = now() - interval '1 second' where deployment_id = $1::uuid and revoked_at is null`, [id]);
     expect((await h.request("GET", `/deployments/${id}/env`, { token: t2 })).status).toBe(401);
+    expect(await accessedFor(s.id)).toHaveLength(1);
+
+    const issued = await h.db.query<{ action: string; actor_id: string; owner_id: string }>(
+      `select action::text, actor_id, owner_id from public.secret_access_logs
+        where deployment_id = $1::uuid and action in ('token_issued', 'token_revoked') order by id`, [id]);
+    expect(issued.map((r) => r.action)).toEqual(["token_issued", "token_revoked", "token_issued"]);
+    expect(issued.every((r) => r.actor_id === owner.id && r.owner_id === owner.id)).toBe(true);
+  });
+
+  it("serve no env once the deployment is stopped", async () => {
+    const owner = await h.user();
+    const s = await h.createSecret(owner);
+    const id = await deployment(owner, ["KEY"]);
+    await bind(owner.token, id, [{ envName: "KEY", secretId: s.id }]);
+    await setStatus(id, "deploying");
+    const t = await token(owner, id);
+    expect((await h.request("GET", `/deployments/${id}/env`, { token: t })).status).toBe(200);
+    await setStatus(id, "stopped");
+    const stopped = await h.request("GET", `/deployments/${id}/env`, { token: t });
+    expect(stopped.status).toBe(409);
+    expect(stopped.body.error.code).toBe("deployment_not_ready");
     expect(await accessedFor(s.id)).toHaveLength(1);
   });
 
@@ -212,14 +273,27 @@ describe("use: bind without seeing", () => {
     const owner = await h.user();
     const teammate = await h.user();
     const s = await h.createSecret(owner);
+    const own = await h.createSecret(teammate);
     await h.grant(owner, s.id, teammate, "use");
-    const id = await deployment(teammate, ["SHARED_KEY"]);
-    expect((await bind(teammate.token, id, [{ envName: "SHARED_KEY", secretId: s.id }])).status).toBe(200);
+    const id = await deployment(teammate, ["SHARED_KEY", "OWN_KEY"]);
+    expect((await bind(teammate.token, id, [{ envName: "SHARED_KEY", secretId: s.id }, { envName: "OWN_KEY", secretId: own.id }])).status).toBe(200);
     await setStatus(id, "deploying");
-    const env = await h.request("GET", `/deployments/${id}/env?format=dotenv`, { token: await token(teammate, id) });
+
+    // The teammate's own token would hand the value to the teammate: refused, nothing audited as read.
+    const mine = await h.request("GET", `/deployments/${id}/env`, { token: await token(teammate, id) });
+    expect(mine.status).toBe(403);
+    expect(mine.body.error.message).toContain("SHARED_KEY");
+    expect(mine.body.error.message).not.toContain("OWN_KEY");
+    expect(JSON.stringify(mine.body)).not.toContain(s.value);
+    expect(await accessedFor(s.id)).toEqual([]);
+
+    // The platform's token (service role) delivers it to the container.
+    const platform = await h.request("POST", `/deployments/${id}/tokens`, { token: await h.serviceToken() });
+    h.remember(platform.body.data.token);
+    const env = await h.request("GET", `/deployments/${id}/env?format=dotenv`, { token: platform.body.data.token });
     expect(env.status).toBe(200);
     expect(env.headers.get("content-type")).toContain("text/plain");
-    expect(dotenv.parse(env.body)).toEqual({ SHARED_KEY: s.value });
+    expect(dotenv.parse(env.body)).toEqual({ SHARED_KEY: s.value, OWN_KEY: own.value });
     const direct = await h.request("GET", `/${s.id}/value`, { token: teammate.token });
     expect(direct.status).toBe(403);
     expect((await h.request("GET", `/deployments/${id}/env`, { token: teammate.token })).status).toBe(403);
@@ -283,7 +357,7 @@ describe("env resolution", () => {
     const s = await h.createSecret(owner, { value: "`all' three\" \\" });
     const id = await deployment(owner, ["A", "B"]);
     await bind(owner.token, id, [{ envName: "A", secretId: s.id }]);
-    const t = await token(owner, id);
+    const t = await h.serviceToken();
     const invalid = await h.request("GET", `/deployments/${id}/env`, { token: t });
     expect(invalid.status).toBe(409);
     expect(invalid.body.error).toMatchObject({ code: "deployment_invalid" });
@@ -294,6 +368,7 @@ describe("env resolution", () => {
     expect(dot.status).toBe(422);
     expect(dot.body.error.code).toBe("not_representable_as_dotenv");
     expect(JSON.stringify(dot.body)).not.toContain(s.value);
+    expect(await accessedFor(s.id)).toEqual([]);
     expect((await h.request("GET", `/deployments/${id}/env`, { token: t })).body.data).toEqual({ A: s.value });
   });
 });

@@ -18,6 +18,11 @@ describe("configuration", () => {
     expect(hosted).toMatchObject({ production: true, databaseUrl: "postgresql://u@h/db" });
   });
 
+  it("the edge function's entry fails closed: production unless SIGYL_ENV=local", () => {
+    expect(() => loadConfig({}, { defaultEnv: "production" })).toThrow(/required in production/);
+    expect(loadConfig({ SIGYL_ENV: "local" }, { defaultEnv: "production" }).auth.jwtSecret).toBe(LOCAL_JWT_SECRET);
+  });
+
   it("names the offending variable in one message", () => {
     expect(() => loadConfig({ PORT: "http" })).toThrow(/PORT/);
     expect(() => loadConfig({ SUPABASE_JWT_SECRET: "short" })).toThrow(/SUPABASE_JWT_SECRET/);

@@ -105,6 +105,22 @@ describe("creating and reading", () => {
   });
 });
 
+describe("ids", () => {
+  it("an id spelled in upper case names the same secret and seals nothing unreadable", async () => {
+    const owner = await h.user();
+    const s = await h.createSecret(owner);
+    h.remember("upper-case-path-value");
+    const put = await h.request("PUT", `/${s.id.toUpperCase()}/value`, { token: owner.token, body: { value: "upper-case-path-value" } });
+    expect(put.status).toBe(200);
+    expect(put.body.data.id).toBe(s.id);
+    for (const id of [s.id, s.id.toUpperCase()]) {
+      const read = await h.request("GET", `/${id}/value`, { token: owner.token });
+      expect(read.status).toBe(200);
+      expect(read.body.data).toEqual({ id: s.id, version: 2, value: "upper-case-path-value" });
+    }
+  });
+});
+
 describe("listing", () => {
   it("filters by type, tag, prefix and activity, and pages with a cursor", async () => {
     const owner = await h.user();
