@@ -158,9 +158,11 @@ alter table public.secrets enable row level security;
 alter table public.secret_versions enable row level security;
 alter table public.secret_permissions enable row level security;
 
-create policy "Owners and grantees can see a secret's metadata"
+create policy "Owners and grantees see a secret's metadata; once deleted, only its owner and admins"
   on public.secrets for select to authenticated
-  using (user_id = (select auth.uid()) or id in (select private.shared_secret_ids('use')));
+  using (user_id = (select auth.uid())
+         or id in (select private.shared_secret_ids('admin'))
+         or (deleted_at is null and id in (select private.shared_secret_ids('use'))));
 
 create policy "Owners and grantees with read can list a secret's versions"
   on public.secret_versions for select to authenticated

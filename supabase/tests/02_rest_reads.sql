@@ -2,7 +2,7 @@
 -- secrets, for secrets shared with it at each level, and for everybody else's.
 BEGIN;
 set local search_path = public, extensions;
-select plan(30);
+select plan(33);
 
 select tests.create_user('alice@example.com') as alice \gset
 select tests.create_user('bob@example.com') as bob \gset
@@ -150,6 +150,24 @@ select is_empty(
 select is_empty(
   format('select user_id from public.secret_permissions where secret_id = %L', :'alice_secret'),
   'after the revocation bob no longer has a grant row');
+
+-- A deleted secret: gone for a use grantee, still there for the owner and for an admin.
+select tests.clear_authentication();
+select tests.create_user('dora@example.com') as dora \gset
+select tests.create_user('adam@example.com') as adam \gset
+select tests.create_secret_as(:'alice', 'ALICE_DELETED') as deleted_secret \gset
+insert into public.secret_permissions (secret_id, user_id, permission, granted_by)
+  values (:'deleted_secret', :'dora', 'use', :'alice'), (:'deleted_secret', :'adam', 'admin', :'alice');
+update public.secrets set deleted_at = now() where id = :'deleted_secret';
+select tests.authenticate_as('dora@example.com');
+select is_empty(format('select id from public.secrets where id = %L', :'deleted_secret'),
+  'a use grantee no longer sees a deleted secret''s metadata');
+select tests.authenticate_as('adam@example.com');
+select isnt_empty(format('select id from public.secrets where id = %L', :'deleted_secret'),
+  'an admin still sees it, to restore it');
+select tests.authenticate_as('alice@example.com');
+select isnt_empty(format('select id from public.secrets where id = %L', :'deleted_secret'),
+  'and so does its owner');
 
 select tests.clear_authentication();
 select * from finish();
