@@ -8,10 +8,9 @@
  */
 import { ConfigError, loadConfig } from "../shared/config.ts";
 import { createRuntime } from "../shared/runtime.ts";
-import { ensureUser, migrateLocal, openDatabase } from "./lib/local.ts";
+import { migrateLocal, openDatabase } from "./lib/local.ts";
+import { createFunctionHandler, FUNCTION_PREFIX } from "./lib/function-handler.ts";
 import type { Database } from "../shared/db/database.ts";
-
-const FUNCTION_PREFIX = "/functions/v1";
 
 function fail(message: string): never {
   console.error(`sigyl: ${message}`);
@@ -54,34 +53,9 @@ async function main() {
     runJobs();
   }
 
-  const adminUsers = async (req: Request): Promise<Response> => {
-    const authenticated = await runtime.authenticate(req.headers).catch(() => null);
-    if (authenticated?.kind !== "service") {
-      return Response.json({ code: 401, msg: "This endpoint requires a service role token" }, { status: 401 });
-    }
-    const body = await req.json().catch(() => null) as { email?: unknown } | null;
-    if (typeof body?.email !== "string" || !/^[^@\s]+@[^@\s]+$/.test(body.email)) {
-      return Response.json({ code: 400, msg: "email is required" }, { status: 400 });
-    }
-    const user = await ensureUser(db, body.email);
-    return Response.json({ id: user.id, email: user.email, aud: "authenticated", role: "authenticated" });
-  };
-
-  const handler = (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Response | Promise<Response> => {
-    const url = new URL(req.url);
-    if (url.pathname === `${FUNCTION_PREFIX}/secrets` || url.pathname.startsWith(`${FUNCTION_PREFIX}/secrets/`)) {
-      url.pathname = url.pathname.slice(FUNCTION_PREFIX.length);
-      // As the hosted gateway does: append the address this request really came from.
-      const forwarded = new Request(url, req);
-      const xff = req.headers.get("x-forwarded-for");
-      forwarded.headers.set("x-forwarded-for", xff ? `${xff}, ${info.remoteAddr.hostname}` : info.remoteAddr.hostname);
-      return runtime.app.fetch(forwarded);
-    }
-    if (url.pathname === "/auth/v1/admin/users" && req.method === "POST" && !config.production) {
-      return adminUsers(req);
-    }
-    return Response.json({ success: false, error: { code: "not_found", message: "No such route." } }, { status: 404 });
-  };
+  const handler = createFunctionHandler({
+    app: runtime.app, authenticate: runtime.authenticate, db, production: config.production,
+  });
 
   let server: Deno.HttpServer;
   try {

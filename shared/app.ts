@@ -2,7 +2,7 @@
  * The app factory: middleware, routes and the one error handler. Everything it needs comes
  * in as arguments, so tests build it around PGlite or PostgreSQL and call `app.request()`.
  */
-import { Hono } from "hono";
+import { type ErrorHandler, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
@@ -47,6 +47,36 @@ export const stderrLogger: Logger = (event, fields) => {
   console.error(JSON.stringify({ level: "error", event, ...fields, at: new Date().toISOString() }));
 };
 
+/**
+ * What every request passes through before authentication, in order: request id, security
+ * headers, CORS, the body limit. Exported so the benchmark's floor routes run the same stack.
+ */
+export function requestMiddleware(corsOrigins: string[] = ["*"]): MiddlewareHandler[] {
+  return [
+    // Always our own id: the audit records it, so a client must not choose it (hono's
+    // requestId would adopt an incoming X-Request-Id; with no header name it reads none).
+    requestId({ headerName: "" }),
+    async (c, next) => {
+      c.header("X-Request-Id", c.get("requestId"));
+      await next();
+    },
+    secureHeaders({ crossOriginResourcePolicy: "same-site", strictTransportSecurity: "max-age=63072000; includeSubDomains" }),
+    cors({
+      origin: corsOrigins.includes("*") ? "*" : corsOrigins,
+      allowHeaders: ["authorization", "apikey", "content-type", "if-match", "x-client-info", "x-request-id"],
+      allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+      exposeHeaders: ["ETag", "X-Request-Id", "Location"],
+      maxAge: 600,
+    }),
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw appError(413, "payload_too_large", `The request body exceeds ${MAX_BODY_BYTES} bytes.`);
+      },
+    }),
+  ];
+}
+
 export function createApp(deps: AppDeps) {
   const log = deps.log ?? stderrLogger;
   const secrets = createSecretService({ db: deps.db, keyring: deps.keyring, clock: deps.clock, newId: deps.newId, log });
@@ -56,21 +86,7 @@ export function createApp(deps: AppDeps) {
   const origins = deps.corsOrigins ?? ["*"];
 
   const app = new Hono<AppEnv>().basePath("/secrets");
-  app.use("*", requestId({ headerName: "X-Request-Id" }));
-  app.use("*", secureHeaders({ crossOriginResourcePolicy: "same-site", strictTransportSecurity: "max-age=63072000; includeSubDomains" }));
-  app.use("*", cors({
-    origin: origins.includes("*") ? "*" : origins,
-    allowHeaders: ["authorization", "apikey", "content-type", "if-match", "x-client-info", "x-request-id"],
-    allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-    exposeHeaders: ["ETag", "X-Request-Id", "Location"],
-    maxAge: 600,
-  }));
-  app.use("*", bodyLimit({
-    maxSize: MAX_BODY_BYTES,
-    onError: () => {
-      throw appError(413, "payload_too_large", `The request body exceeds ${MAX_BODY_BYTES} bytes.`);
-    },
-  }));
+  for (const middleware of requestMiddleware(origins)) app.use("*", middleware);
 
   app.route("/health", healthRoutes({ db: deps.db, keyring: deps.keyring }));
 
@@ -85,7 +101,14 @@ export function createApp(deps: AppDeps) {
 
   app.notFound((c) => c.json({ success: false, error: { code: "not_found", message: "No such route." } }, 404));
 
-  app.onError((err, c) => {
+  app.onError(errorHandler(log));
+
+  return app;
+}
+
+/** The one error handler: AppError and known database errors to their status, the rest to 500. */
+export function errorHandler(log: Logger): ErrorHandler<AppEnv> {
+  return (err, c) => {
     const requestId = c.get("requestId");
     const known = err instanceof AppError ? err : fromDatabaseError(err);
     if (known) {
@@ -111,7 +134,5 @@ export function createApp(deps: AppDeps) {
       message: (err as Error)?.message?.slice(0, 300),
     });
     return c.json({ success: false, error: { code: "internal_error", message: "Internal error.", requestId } }, 500);
-  });
-
-  return app;
+  };
 }

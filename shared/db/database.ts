@@ -34,13 +34,20 @@ export interface CallerContext {
  */
 export function asCaller<T>(db: Database, caller: CallerContext, fn: (tx: Queryable) => Promise<T>): Promise<T> {
   return db.transaction(async (tx) => {
-    await tx.query(
+    // Not awaited before `fn` starts: both drivers run a transaction's statements in the order
+    // they were issued on its one connection, so `fn`'s first statement still runs as the
+    // caller, and postgres.js sends the two in one write, saving a round trip per request.
+    const context = tx.query(
       `select set_config('role', $1, true),
               set_config('request.jwt.claims', $2, true),
               set_config('request.headers', $3, true)`,
       [caller.role, JSON.stringify(caller.claims), JSON.stringify(caller.headers)],
     );
-    return await fn(tx);
+    const [set, result] = await Promise.allSettled([context, fn(tx)]);
+    // If the context failed, `fn` ran in an aborted transaction: report the cause, not its echo.
+    if (set.status === "rejected") throw set.reason;
+    if (result.status === "rejected") throw result.reason;
+    return result.value;
   });
 }
 

@@ -76,7 +76,13 @@ export interface EnvRow {
   sealed: SealedValue;
 }
 
-const unb64 = (text: string) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+/** Base64 to bytes; a plain loop (Uint8Array.from with a map function was a hot spot in npm run bench). */
+const unb64 = (text: string) => {
+  const bin = atob(text);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+};
 
 /** Every binding's sealed value in one statement, each read audited with the deployment id. */
 export async function resolveEnv(tx: Queryable, id: string, tokenHashBase64: string | null): Promise<EnvRow[]> {

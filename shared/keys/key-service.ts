@@ -9,7 +9,7 @@
  *      versions with it at once.
  *   3. Batches: each transaction locks up to `batchSize` versions still under an older key
  *      (FOR UPDATE SKIP LOCKED), unwraps each DEK in memory and wraps it again under KEK
- *      n+1. Values are not re-encrypted; only wrapped_dek and kek_version change. A reader
+ *      n+1; two batches run at a time. Values are not re-encrypted; only wrapped_dek and kek_version change. A reader
  *      sees either the old row or the new one, and holds both keys, so it never fails.
  *   4. When no DEK is left under an older key, `finish` retires the idle keys and writes the
  *      `key_rotated` audit row. Interrupted anywhere (maxBatches, a time budget, a crash),
@@ -50,6 +50,9 @@ const KEY_ERRORS: Record<string, string> = {
 
 const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
 
+/** Batches in flight during a rotation (each holds one pooled connection while it runs). */
+const REWRAP_WORKERS = 2;
+
 function toKeyDto(row: dal.KeyRow): KeyDto {
   return {
     version: row.version,
@@ -59,9 +62,6 @@ function toKeyDto(row: dal.KeyRow): KeyDto {
     dekCount: row.dek_count,
   };
 }
-
-/** DEKs still wrapped by a key other than the active one. */
-const remainingOf = (rows: dal.KeyRow[]) => rows.filter((r) => r.status !== "active").reduce((n, r) => n + r.dek_count, 0);
 
 export function createKeyService(deps: KeyServiceDeps) {
   const { db, keyring, clock } = deps;
@@ -85,24 +85,24 @@ export function createKeyService(deps: KeyServiceDeps) {
     });
   }
 
-  /** Re-wraps one batch in one transaction; a DEK that does not unwrap is skipped and logged. */
-  async function rewrapBatch(tx: Queryable, toVersion: number, batchSize: number, after: { secretId: string; version: number } | null) {
-    const rows = await dal.rewrapSource(tx, batchSize, after);
-    const done: dal.Rewrapped[] = [];
-    for (const row of rows) {
+  /** Re-wraps rows this transaction has locked; a DEK that does not unwrap is skipped and logged. */
+  async function rewrapRows(tx: Queryable, toVersion: number, rows: dal.RewrapSource[]): Promise<number> {
+    // All at once: each Web Crypto call has a fixed cost of tens of microseconds, much of it
+    // waiting, which overlaps when the calls are in flight together.
+    const outcomes = await Promise.all(rows.map(async (row): Promise<dal.Rewrapped | null> => {
       try {
         const wrappedDek = await rewrapDek(
           keyring, { wrappedDek: dal.unb64(row.wrapped_dek), kekVersion: row.kek_version }, row.secret_id, row.version, toVersion,
         );
-        done.push({ secretId: row.secret_id, version: row.version, fromVersion: row.kek_version, wrappedDek });
+        return { secretId: row.secret_id, version: row.version, fromVersion: row.kek_version, wrappedDek };
       } catch (err) {
         if (!(err instanceof DecryptionError)) throw err;
         log("rewrap_failed", { secretId: row.secret_id, version: row.version, kekVersion: row.kek_version });
+        return null;
       }
-    }
-    const rewrapped = done.length ? await dal.storeRewrapped(tx, toVersion, done) : 0;
-    const last = rows[rows.length - 1];
-    return { seen: rows.length, rewrapped, last: last ? { secretId: last.secret_id, version: last.version } : null };
+    }));
+    const done = outcomes.filter((o): o is dal.Rewrapped => o !== null);
+    return done.length ? await dal.storeRewrapped(tx, toVersion, done) : 0;
   }
 
   return {
@@ -124,24 +124,48 @@ export function createKeyService(deps: KeyServiceDeps) {
       if (!keyring.get(toVersion)) await keyring.reload();
       if (!keyring.get(toVersion)) throw new Error("the new KEK did not load from Vault");
 
+      // Batches run REWRAP_WORKERS at a time, so one re-wraps while another waits on the
+      // database. Their fetches take turns and share one keyset position, so no row is met
+      // twice in a call (a DEK that does not unwrap is logged once); a short fetch means
+      // nothing is left ahead. Rows another call holds are skipped (SKIP LOCKED), as before.
       let rewrapped = 0;
       let batches = 0;
       let after: { secretId: string; version: number } | null = null;
-      while (input.maxBatches === undefined || batches < input.maxBatches) {
-        if (batches > 0 && clock.now().getTime() - started >= timeBudgetMs) break;
-        const batch = await asOwner(ctx, (tx) => rewrapBatch(tx, toVersion, batchSize, after));
-        batches++;
-        rewrapped += batch.rewrapped;
-        after = batch.last ?? after;
-        if (batch.seen < batchSize) break;
-      }
+      let turn: Promise<unknown> = Promise.resolve();
+      const fetchBatch = (tx: Queryable) => {
+        const fetched = turn.then(async () => {
+          const rows = await dal.rewrapSource(tx, batchSize, after);
+          const last = rows[rows.length - 1];
+          if (last) after = { secretId: last.secret_id, version: last.version };
+          return rows;
+        });
+        turn = fetched.catch(() => {});
+        return fetched;
+      };
+      const mayStart = () =>
+        (input.maxBatches === undefined || batches < input.maxBatches) &&
+        !(batches > 0 && clock.now().getTime() - started >= timeBudgetMs);
+      const worker = async () => {
+        while (mayStart()) {
+          batches++;
+          const { seen, done } = await asOwner(ctx, async (tx) => {
+            const rows = await fetchBatch(tx);
+            return { seen: rows.length, done: await rewrapRows(tx, toVersion, rows) };
+          });
+          rewrapped += done;
+          if (seen < batchSize) break;
+        }
+      };
+      const failed = (await Promise.allSettled(Array.from({ length: REWRAP_WORKERS }, worker)))
+        .find((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (failed) throw failed.reason;
 
-      let remaining = remainingOf(await asOwner(ctx, dal.keyStatus));
+      let remaining = await asOwner(ctx, dal.remainingToRewrap);
       let completed = false;
       if (remaining === 0) {
         completed = (await asOwner(ctx, dal.finishRotation)).completed;
         // A version sealed under the old key by an instance that had not reloaded yet.
-        if (!completed) remaining = remainingOf(await asOwner(ctx, dal.keyStatus));
+        if (!completed) remaining = await asOwner(ctx, dal.remainingToRewrap);
       }
       return { fromVersion, toVersion, rewrapped, remaining, completed };
     },

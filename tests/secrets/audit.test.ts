@@ -15,7 +15,8 @@ afterAll(async () => {
 });
 
 // The left entry is what a client claimed; the right one is what the trusted proxy saw.
-const meta = { "x-forwarded-for": "198.51.100.66, 203.0.113.7", "user-agent": "sigyl-tests/1.0", "x-request-id": "req-audit-1" };
+// The client's X-Request-Id is ignored: the audit records the server's own id.
+const meta = { "x-forwarded-for": "198.51.100.66, 203.0.113.7", "user-agent": "sigyl-tests/1.0", "x-request-id": "forged-request-id" };
 
 describe("audit rows", () => {
   it("each action writes exactly one row with actor, action, version and request facts", async () => {
@@ -39,13 +40,15 @@ describe("audit rows", () => {
     expect(created[0]).toMatchObject({ action: "created", actor_id: owner.id, actor_type: "user", version: 1, outcome: "success" });
     for (const [call, action, version] of steps) {
       const before = (await auditOf(h.db, s.id)).length;
-      const res = (await call()) as { status: number };
+      const res = (await call()) as { status: number; headers: Headers };
       expect(res.status).toBe(200);
+      const serverId = res.headers.get("x-request-id");
+      expect(serverId).toMatch(/^[0-9a-f-]{36}$/);
       const rows = await auditOf(h.db, s.id);
       expect(rows.length, action).toBe(before + 1);
       expect(rows.at(-1)).toMatchObject({
         action, version, actor_id: owner.id, actor_type: "user", outcome: "success",
-        ip: "203.0.113.7", user_agent: "sigyl-tests/1.0", request_id: "req-audit-1",
+        ip: "203.0.113.7", user_agent: "sigyl-tests/1.0", request_id: serverId,
       });
     }
     const rows = await auditOf(h.db, s.id);

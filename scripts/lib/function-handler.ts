@@ -1,0 +1,53 @@
+/**
+ * The HTTP front of the local server, shared by `npm start` (scripts/serve.ts) and the
+ * benchmark server (bench/server.ts) so both answer exactly alike: the function under
+ * /functions/v1/secrets with the prefix stripped and the peer address appended to
+ * x-forwarded-for (as the hosted gateway does), and a stand-in for Supabase Auth's
+ * POST /auth/v1/admin/users (service role, never in production).
+ */
+import type { Authenticator } from "../../shared/auth/authenticate.ts";
+import type { Database } from "../../shared/db/database.ts";
+import { ensureUser } from "./local.ts";
+
+export const FUNCTION_PREFIX = "/functions/v1";
+
+export interface FunctionHandlerOptions {
+  /** The function's app (anything with Hono's `fetch`). */
+  app: { fetch(req: Request): Response | Promise<Response> };
+  authenticate: Authenticator;
+  db: Database;
+  production: boolean;
+}
+
+export function createFunctionHandler(options: FunctionHandlerOptions) {
+  const { app, authenticate, db } = options;
+
+  const adminUsers = async (req: Request): Promise<Response> => {
+    const authenticated = await authenticate(req.headers).catch(() => null);
+    if (authenticated?.kind !== "service") {
+      return Response.json({ code: 401, msg: "This endpoint requires a service role token" }, { status: 401 });
+    }
+    const body = await req.json().catch(() => null) as { email?: unknown } | null;
+    if (typeof body?.email !== "string" || !/^[^@\s]+@[^@\s]+$/.test(body.email)) {
+      return Response.json({ code: 400, msg: "email is required" }, { status: 400 });
+    }
+    const user = await ensureUser(db, body.email);
+    return Response.json({ id: user.id, email: user.email, aud: "authenticated", role: "authenticated" });
+  };
+
+  return (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Response | Promise<Response> => {
+    const url = new URL(req.url);
+    if (url.pathname === `${FUNCTION_PREFIX}/secrets` || url.pathname.startsWith(`${FUNCTION_PREFIX}/secrets/`)) {
+      url.pathname = url.pathname.slice(FUNCTION_PREFIX.length);
+      // As the hosted gateway does: append the address this request really came from.
+      const forwarded = new Request(url, req);
+      const xff = req.headers.get("x-forwarded-for");
+      forwarded.headers.set("x-forwarded-for", xff ? `${xff}, ${info.remoteAddr.hostname}` : info.remoteAddr.hostname);
+      return app.fetch(forwarded);
+    }
+    if (url.pathname === "/auth/v1/admin/users" && req.method === "POST" && !options.production) {
+      return adminUsers(req);
+    }
+    return Response.json({ success: false, error: { code: "not_found", message: "No such route." } }, { status: 404 });
+  };
+}
