@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import { ROOT } from "../../scripts/lib/local.ts";
+import { eventually } from "../../scripts/lib/poll.ts";
 
 /** Keeps the last `limit` characters of a stream, for the error message of a crash. */
 function tail(stream: ReadableStream<Uint8Array>, limit = 20_000) {
@@ -16,21 +17,6 @@ function tail(stream: ReadableStream<Uint8Array>, limit = 20_000) {
     }
   })().catch(() => {});
   return { text: () => text, done };
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${what}: gave up after ${timeoutMs} ms${last ? ` (${(last as Error).message})` : ""}`);
 }
 
 export function freePort(): number {
@@ -65,12 +51,12 @@ export async function startServer(env: Record<string, string>): Promise<BenchSer
   const base = `http://127.0.0.1:${port}/functions/v1/secrets`;
   const output = () => `${out.text()}${err.text()}`;
   try {
-    await waitFor("the bench server did not answer /health", async () => {
+    await eventually(async () => {
       if (exited) throw new Error(`it exited with ${exited.code}: ${output().slice(-2000)}`);
       const res = await fetch(`${base}/health`);
       await res.body?.cancel();
       return res.status === 200 ? true : undefined;
-    }, 90_000);
+    }, 90_000, 200, "the bench server did not answer /health");
   } catch (error) {
     if (!exited) child.kill("SIGKILL");
     await status;

@@ -44,18 +44,4 @@ export async function runDeno(script: string, args: string[], env: Record<string
   return { code, stdout: p.output(), stderr: p.stderr() };
 }
 
-/** Polls until `fn` returns a value or the deadline passes. */
-export async function eventually<T>(fn: () => Promise<T | undefined>, timeoutMs: number, stepMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ""}`);
-}
+export { eventually } from "../../scripts/lib/poll.ts";
