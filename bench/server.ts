@@ -30,6 +30,7 @@ import { appError } from "../shared/errors.ts";
 import type { AppEnv } from "../shared/http/app-env.ts";
 import { ok } from "../shared/http/envelope.ts";
 import { authenticate, noStore } from "../shared/http/middleware.ts";
+import { UUID_PATTERN } from "../shared/http/validation.ts";
 import { createRuntime } from "../shared/runtime.ts";
 import { readValue } from "../shared/secrets/secret-dal.ts";
 import { createFunctionHandler } from "../scripts/lib/function-handler.ts";
@@ -59,9 +60,8 @@ const db = await openDatabase(config);
 await migrateLocal(db);
 const runtime = await createRuntime({ config, db });
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const uuidParam = (id: string) => {
-  if (!UUID.test(id)) throw appError(400, "invalid_request", "id must be a uuid");
+  if (!UUID_PATTERN.test(id)) throw appError("invalid_request", "id must be a uuid");
   return id;
 };
 
@@ -90,7 +90,7 @@ bench.get("/f2/:id", noStore, async (c) => {
       [id, claims.sub ?? null, headers["x-forwarded-for"] ?? null, headers["user-agent"] ?? null, headers["x-request-id"] ?? null],
     )
   );
-  if (!row) throw appError(404, "secret_not_found");
+  if (!row) throw appError("secret_not_found");
   return ok(c, row);
 });
 
@@ -101,7 +101,7 @@ bench.get("/seed/:id/value", noStore, async (c) => {
     if (r.outcome !== "ok") return { ok: false as const, outcome: r.outcome };
     return { ok: true as const, version: r.version, value: await openSeedStyle(seedMaster, r.sealed) };
   });
-  if (!result.ok) throw appError(result.outcome === "forbidden" ? 403 : 404, result.outcome);
+  if (!result.ok) throw appError(result.outcome);
   return ok(c, { id, version: result.version, value: result.value });
 });
 

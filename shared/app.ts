@@ -14,6 +14,8 @@ import type { Keyring } from "./crypto/keyring.ts";
 import type { Database } from "./db/database.ts";
 import { AppError, appError, fromDatabaseError } from "./errors.ts";
 import type { AppEnv } from "./http/app-env.ts";
+import { allowedMethods } from "./http/allowed-methods.ts";
+import { fail } from "./http/envelope.ts";
 import { authenticate } from "./http/middleware.ts";
 import { auditRoutes, secretAuditRoutes } from "./audit/audit-routes.ts";
 import { createAuditService } from "./audit/audit-service.ts";
@@ -22,7 +24,7 @@ import { secretRoutes } from "./secrets/secret-routes.ts";
 import { createSecretService } from "./secrets/secret-service.ts";
 import { keyRoutes } from "./keys/key-routes.ts";
 import { createKeyService } from "./keys/key-service.ts";
-import { deploymentRoutes } from "./deployments/deployment-routes.ts";
+import { deploymentEnvRoutes, deploymentRoutes } from "./deployments/deployment-routes.ts";
 import { createDeploymentService } from "./deployments/deployment-service.ts";
 import { InvalidRequest } from "./http/validation.ts";
 
@@ -71,7 +73,7 @@ export function requestMiddleware(corsOrigins: string[] = ["*"]): MiddlewareHand
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
       onError: () => {
-        throw appError(413, "payload_too_large", `The request body exceeds ${MAX_BODY_BYTES} bytes.`);
+        throw appError("payload_too_large", `The request body exceeds ${MAX_BODY_BYTES} bytes.`);
       },
     }),
   ];
@@ -88,18 +90,27 @@ export function createApp(deps: AppDeps) {
   const app = new Hono<AppEnv>().basePath("/secrets");
   for (const middleware of requestMiddleware(origins)) app.use("*", middleware);
 
+  // Routes answer in the order they are registered, and a route that answers ends the chain:
+  // health, which needs no token, and the env route, which authenticates with deployment
+  // tokens accepted, come before the general authentication. That one runs for everything
+  // else, unknown routes included (no probing without a token), and answers a deployment
+  // token 401.
+  const hops = deps.trustedProxyHops ?? 1;
   app.route("/health", healthRoutes({ db: deps.db, keyring: deps.keyring }));
-
-  // Everything but health needs a caller, unknown routes included (no probing without a token).
-  const authed = authenticate(deps.authenticator, deps.trustedProxyHops ?? 1);
-  app.use("*", (c, next) => (c.req.path === "/secrets/health" ? next() : authed(c, next)));
+  app.route("/deployments", deploymentEnvRoutes(deployments, authenticate(deps.authenticator, hops, { deploymentTokens: true })));
+  app.use("*", authenticate(deps.authenticator, hops));
   app.route("/audit", auditRoutes(audit));
   app.route("/admin/keys", keyRoutes(keys));
   app.route("/deployments", deploymentRoutes(deployments));
   app.route("/", secretAuditRoutes(audit));
   app.route("/", secretRoutes(secrets));
 
-  app.notFound((c) => c.json({ success: false, error: { code: "not_found", message: "No such route." } }, 404));
+  // A known path with another method: 405 and the methods it takes (Hono itself answers 404).
+  app.notFound((c) => {
+    const allow = allowedMethods(app.routes, c.req.path);
+    if (allow.length) c.header("Allow", allow.join(", "));
+    return fail(c, appError(allow.length ? "method_not_allowed" : "not_found"));
+  });
 
   app.onError(errorHandler(log));
 
@@ -112,19 +123,17 @@ export function errorHandler(log: Logger): ErrorHandler<AppEnv> {
     const requestId = c.get("requestId");
     const known = err instanceof AppError ? err : fromDatabaseError(err);
     if (known) {
-      const body: Record<string, unknown> = { code: known.code, message: known.message };
-      if (known instanceof InvalidRequest) body.details = known.issues;
+      const extra: Record<string, unknown> = {};
+      if (known instanceof InvalidRequest) extra.details = known.issues;
       if (known.status >= 500) {
-        body.requestId = requestId;
+        extra.requestId = requestId;
         log(known.code, { requestId });
       }
-      return c.json({ success: false, error: body }, known.status);
+      return fail(c, known, extra);
     }
-    if (err instanceof HTTPException) {
-      const status = err.status;
-      const code = status === 400 ? "invalid_json" : status === 401 ? "unauthenticated" : "http_error";
-      const message = status === 400 ? "The body is not valid JSON." : err.message || "Request failed.";
-      return c.json({ success: false, error: { code, message } }, status);
+    // Hono's own: the JSON validator's parse failure (400) and an auth helper's 401.
+    if (err instanceof HTTPException && (err.status === 400 || err.status === 401)) {
+      return fail(c, appError(err.status === 400 ? "invalid_json" : "unauthenticated"));
     }
     // Unknown: the caller gets the request id, the server log gets the error's kind and code.
     log("internal_error", {
@@ -133,6 +142,6 @@ export function errorHandler(log: Logger): ErrorHandler<AppEnv> {
       code: (err as { code?: string })?.code,
       message: (err as Error)?.message?.slice(0, 300),
     });
-    return c.json({ success: false, error: { code: "internal_error", message: "Internal error.", requestId } }, 500);
+    return fail(c, appError("internal_error"), { requestId });
   };
 }

@@ -14,7 +14,6 @@ const EnvSchema = z.object({
   DATABASE_URL: z.string().min(1).optional(),
   /** Set by the hosted edge runtime. */
   SUPABASE_DB_URL: z.string().min(1).optional(),
-  SUPABASE_URL: z.string().optional(),
   SUPABASE_JWT_SECRET: z.string().min(32).optional(),
   SUPABASE_JWKS_URL: z.url().optional(),
   SUPABASE_SERVICE_ROLE_KEY: z.string().min(20).optional(),

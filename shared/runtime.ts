@@ -8,18 +8,15 @@ import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { loadKeyringFromVault } from "./crypto/vault-keyring.ts";
 import type { Database } from "./db/database.ts";
+import { deploymentTokenResolver } from "./deployments/deployment-token.ts";
 
 export async function createRuntime(options: { config: Config; db: Database; clock?: Clock; log?: Logger }) {
   const clock = options.clock ?? systemClock;
   const keyring = await loadKeyringFromVault(options.db);
-  const authenticator = createAuthenticator({
-    ...options.config.auth,
-    resolveDeploymentToken: async (hash) => {
-      const [row] = await options.db.query<{ id: string | null }>(
-        `select private.deployment_of_token(decode($1, 'base64')) as id`, [hash]);
-      return row?.id ?? null;
-    },
-  }, clock);
+  const authenticator = createAuthenticator(
+    { ...options.config.auth, resolveDeploymentToken: deploymentTokenResolver(options.db) },
+    clock,
+  );
   const app = createApp({
     db: options.db, keyring, authenticator, clock, corsOrigins: options.config.corsOrigins,
     trustedProxyHops: options.config.trustedProxyHops, log: options.log,

@@ -1,8 +1,7 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../http/app-env.ts";
 import { ok } from "../http/envelope.ts";
-import { validate } from "../http/validation.ts";
-import { idParam } from "../secrets/secret-schemas.ts";
+import { idParam, validate } from "../http/validation.ts";
 import { auditQuery } from "./audit-schemas.ts";
 import type { AuditService } from "./audit-service.ts";
 

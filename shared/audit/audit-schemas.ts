@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { isoDate, uuid } from "../secrets/secret-schemas.ts";
+import { isoDate, uuid } from "../http/validation.ts";
 
 export const AUDIT_ACTIONS = [
   "created", "accessed", "updated", "rotated", "deleted", "restored", "purged", "shared", "unshared",

@@ -6,14 +6,18 @@
  * learns nothing about why.
  */
 import { createRemoteJWKSet, type JWTPayload, jwtVerify, type JWTVerifyGetKey } from "jose";
-import { appError } from "../errors.ts";
 import type { Clock } from "../clock.ts";
+import { type DeploymentTokenResolver, isDeploymentTokenForm } from "../deployments/deployment-token.ts";
+import { appError } from "../errors.ts";
+import { UUID_PATTERN } from "../http/validation.ts";
 
 export type Caller =
   | { kind: "user"; userId: string; email: string | null; claims: JWTPayload }
   | { kind: "service"; claims: JWTPayload }
   /** A deployment token: opens the env of one deployment and nothing else. */
   | { kind: "deployment"; deploymentId: string; tokenHash: string; claims: JWTPayload };
+
+export type CallerKind = Caller["kind"];
 
 export interface AuthConfig {
   /** HS256 secret (Supabase's JWT secret). */
@@ -22,22 +26,17 @@ export interface AuthConfig {
   jwksUrl?: string;
   /** A secret key that, sent as `apikey`, makes the caller the service role. */
   serviceKey?: string;
-  /** The deployment a live deployment token (by its SHA-256, base64) opens, or null. */
-  resolveDeploymentToken?: (tokenHash: string) => Promise<string | null>;
+  /** Deployment tokens: the deployment a live one opens. Without it they are refused. */
+  resolveDeploymentToken?: DeploymentTokenResolver;
 }
 
-const DEPLOYMENT_TOKEN = /^sgd_[A-Za-z0-9_-]{43}$/;
+/**
+ * Who sent the request. `deploymentTokens`: whether the route takes deployment tokens (only
+ * the env route does); elsewhere one is refused like any invalid token, without a lookup.
+ */
+export type Authenticator = (headers: Headers, options?: { deploymentTokens?: boolean }) => Promise<Caller>;
 
-async function sha256Base64(text: string): Promise<string> {
-  return btoa(String.fromCharCode(...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)))));
-}
-
-export type Authenticator = (headers: Headers) => Promise<Caller>;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export const unauthenticated = () =>
-  appError(401, "unauthenticated", "A valid access token is required.");
+export const unauthenticated = () => appError("unauthenticated");
 
 /** Compares two strings in time independent of where they differ. */
 export function timingSafeEqual(a: string, b: string): boolean {
@@ -70,18 +69,18 @@ export function createAuthenticator(config: AuthConfig, clock: Clock): Authentic
     return (await jwtVerify(token, await hmacKey!, { ...options, algorithms: ["HS256"] })).payload;
   }
 
-  return async (headers) => {
+  return async (headers, options = {}) => {
     const apikey = headers.get("apikey");
     const bearer = headers.get("authorization")?.match(/^Bearer\s+(\S+)$/i)?.[1];
     if (config.serviceKey && apikey && timingSafeEqual(apikey, config.serviceKey) && (!bearer || bearer === apikey)) {
       return { kind: "service", claims: { role: "service_role" } };
     }
     if (!bearer) throw unauthenticated();
-    if (bearer.startsWith("sgd_")) {
-      if (!DEPLOYMENT_TOKEN.test(bearer) || !config.resolveDeploymentToken) throw unauthenticated();
-      const tokenHash = await sha256Base64(bearer);
-      const deploymentId = await config.resolveDeploymentToken(tokenHash);
-      if (!deploymentId) throw unauthenticated();
+    if (isDeploymentTokenForm(bearer)) {
+      if (!options.deploymentTokens || !config.resolveDeploymentToken) throw unauthenticated();
+      const resolved = await config.resolveDeploymentToken(bearer);
+      if (!resolved) throw unauthenticated();
+      const { deploymentId, tokenHash } = resolved;
       return {
         kind: "deployment", deploymentId, tokenHash,
         claims: { role: "authenticated", sigyl_actor: "deployment", deployment_id: deploymentId },
@@ -95,7 +94,7 @@ export function createAuthenticator(config: AuthConfig, clock: Clock): Authentic
     }
     if (claims.role === "service_role") return { kind: "service", claims };
     const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-    if (claims.role !== "authenticated" || !aud.includes("authenticated") || typeof claims.sub !== "string" || !UUID.test(claims.sub)) {
+    if (claims.role !== "authenticated" || !aud.includes("authenticated") || typeof claims.sub !== "string" || !UUID_PATTERN.test(claims.sub)) {
       throw unauthenticated();
     }
     return {

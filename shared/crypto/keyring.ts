@@ -3,6 +3,8 @@
  * loaded from Supabase Vault once per function instance. Raw material is decoded, length
  * checked, imported and dropped; nothing here logs or returns it.
  */
+import { fromBase64 } from "../bytes.ts";
+
 export interface Keyring {
   /** The version new DEKs are wrapped with. */
   readonly activeVersion: number;
@@ -30,13 +32,6 @@ export class KeyringError extends Error {
   }
 }
 
-function decodeBase64(text: string): Uint8Array {
-  const bin = atob(text);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
 /** Imports raw 256-bit key bytes as a KEK usable only to wrap and unwrap DEKs. */
 export function importKek(raw: Uint8Array): Promise<CryptoKey> {
   if (raw.byteLength !== 32) throw new KeyringError("a KEK must be 32 bytes");
@@ -50,7 +45,7 @@ export async function createKeyring(entries: readonly KekMaterial[]): Promise<Ke
     if (!Number.isInteger(entry.version) || entry.version < 1) throw new KeyringError("bad KEK version");
     let raw: Uint8Array;
     try {
-      raw = decodeBase64(entry.material);
+      raw = fromBase64(entry.material);
     } catch {
       throw new KeyringError(`KEK version ${entry.version} is not base64`);
     }

@@ -21,7 +21,7 @@ const isKekRetired = (err: unknown) => (err as { message?: string } | null)?.mes
 export function createValueOpener(keyring: Keyring, log: (event: string, fields: Record<string, unknown>) => void) {
   function decryptionFailed(secretId: string, version: number, extra: Record<string, unknown> = {}): AppError {
     log("decryption_failed", { secretId, version, ...extra });
-    return appError(500, "decryption_failed", "The value could not be decrypted.");
+    return appError("decryption_failed");
   }
 
   return {

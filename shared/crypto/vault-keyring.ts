@@ -1,5 +1,6 @@
 import type { Database } from "../db/database.ts";
-import { createKeyring, type KekMaterial, type Keyring } from "./keyring.ts";
+import { loadKekMaterial } from "../keys/key-dal.ts";
+import { createKeyring, type Keyring } from "./keyring.ts";
 
 /**
  * Loads every KEK version from Supabase Vault through `private.load_keyring()` (callable by
@@ -10,7 +11,7 @@ import { createKeyring, type KekMaterial, type Keyring } from "./keyring.ts";
  * just before.
  */
 export async function loadKeyringFromVault(db: Database): Promise<Keyring & { reload(): Promise<void> }> {
-  const load = async () => createKeyring(await db.query<KekMaterial>(`select version, status, material from private.load_keyring()`));
+  const load = async () => createKeyring(await loadKekMaterial(db));
   let current = await load();
   let running: Promise<void> | null = null;
   let queued: Promise<void> | null = null;

@@ -33,16 +33,31 @@ export interface CallerContext {
  * transaction-locally (as PostgREST does), so RLS and the audit triggers see the caller.
  */
 export function asCaller<T>(db: Database, caller: CallerContext, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  return withContext(db, [["role", caller.role], ...requestSettings(caller)], fn);
+}
+
+/**
+ * Runs `fn` in one transaction as the connection owner (for the owner-only helpers of KEK
+ * management), with the caller's claims and headers set so the audit names it. A null caller
+ * is the operator's in-process script: the audit records the system.
+ */
+export function asOwner<T>(db: Database, caller: CallerContext | null, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  return withContext(db, caller ? requestSettings(caller) : [], fn);
+}
+
+const requestSettings = (caller: CallerContext): [string, string][] => [
+  ["request.jwt.claims", JSON.stringify(caller.claims)],
+  ["request.headers", JSON.stringify(caller.headers)],
+];
+
+function withContext<T>(db: Database, settings: [string, string][], fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  if (settings.length === 0) return db.transaction(fn);
+  const sql = `select ${settings.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`).join(", ")}`;
   return db.transaction(async (tx) => {
     // Not awaited before `fn` starts: both drivers run a transaction's statements in the order
-    // they were issued on its one connection, so `fn`'s first statement still runs as the
-    // caller, and postgres.js sends the two in one write, saving a round trip per request.
-    const context = tx.query(
-      `select set_config('role', $1, true),
-              set_config('request.jwt.claims', $2, true),
-              set_config('request.headers', $3, true)`,
-      [caller.role, JSON.stringify(caller.claims), JSON.stringify(caller.headers)],
-    );
+    // they were issued on its one connection, so `fn`'s first statement still runs in this
+    // context, and postgres.js sends the two in one write, saving a round trip per request.
+    const context = tx.query(sql, settings.flat());
     const [set, result] = await Promise.allSettled([context, fn(tx)]);
     // If the context failed, `fn` ran in an aborted transaction: report the cause, not its echo.
     if (set.status === "rejected") throw set.reason;

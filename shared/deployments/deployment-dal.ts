@@ -1,6 +1,7 @@
 /** SQL of the deployments feature; parameterised, run in the caller's transaction. */
 import type { Queryable } from "../db/database.ts";
 import type { SealedValue } from "../crypto/envelope.ts";
+import { SEALED_COLUMNS, type SealedRow, toSealed } from "../secrets/secret-dal.ts";
 
 export interface DeploymentRow {
   id: string;
@@ -68,37 +69,34 @@ export async function revokeToken(tx: Queryable, id: string, tokenId: string) {
   await tx.query(`select private.revoke_deployment_token($1::uuid, $2::uuid)`, [id, tokenId]);
 }
 
-export interface EnvRow {
-  outcome: string;
-  env_name: string;
-  secret_id: string;
+/** The deployment a live token (by its SHA-256, base64) opens, or null. */
+export async function deploymentOfToken(q: Queryable, tokenHashBase64: string): Promise<string | null> {
+  const [row] = await q.query<{ id: string | null }>(
+    `select private.deployment_of_token(decode($1, 'base64')) as id`, [tokenHashBase64]);
+  return row?.id ?? null;
+}
+
+export interface SealedEnvEntry {
+  envName: string;
+  secretId: string;
   version: number;
   sealed: SealedValue;
 }
 
-/** Base64 to bytes; a plain loop (Uint8Array.from with a map function was a hot spot in npm run bench). */
-const unb64 = (text: string) => {
-  const bin = atob(text);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-};
-
-/** Every binding's sealed value in one statement, each read audited with the deployment id. */
-export async function resolveEnv(tx: Queryable, id: string, tokenHashBase64: string | null): Promise<EnvRow[]> {
-  const rows = await tx.query<{
-    outcome: string; env_name: string; secret_id: string; version: number; enc_format: number;
-    iv: string; ciphertext: string; wrapped_dek: string; kek_version: number;
-  }>(
-    `select r.outcome, r.env_name, r.secret_id, r.version, r.enc_format, encode(r.iv, 'base64') as iv,
-            encode(r.ciphertext, 'base64') as ciphertext, encode(r.wrapped_dek, 'base64') as wrapped_dek, r.kek_version
+/**
+ * Every binding's sealed value in one statement, each read audited with the deployment id;
+ * or the refusal ("<code>" or "<code>: <detail>", as the error catalogue words it).
+ */
+export async function resolveEnv(
+  tx: Queryable, id: string, tokenHashBase64: string | null,
+): Promise<{ refused: string } | { entries: SealedEnvEntry[] }> {
+  const rows = await tx.query<SealedRow & { outcome: string; env_name: string; secret_id: string }>(
+    `select r.outcome, r.env_name, r.secret_id, ${SEALED_COLUMNS}
        from private.resolve_deployment_env($1::uuid, decode($2, 'base64')) r`,
     [id, tokenHashBase64],
   );
-  return rows.map((r) => ({
-    outcome: r.outcome, env_name: r.env_name, secret_id: r.secret_id, version: r.version,
-    sealed: r.outcome === "ok"
-      ? { encFormat: r.enc_format, iv: unb64(r.iv), ciphertext: unb64(r.ciphertext), wrappedDek: unb64(r.wrapped_dek), kekVersion: r.kek_version }
-      : undefined as unknown as SealedValue,
-  }));
+  if (rows.length && rows[0].outcome !== "ok") return { refused: rows[0].outcome };
+  return {
+    entries: rows.map((r) => ({ envName: r.env_name, secretId: r.secret_id, version: r.version, sealed: toSealed(r) })),
+  };
 }

@@ -2,13 +2,11 @@
  * Routes under /deployments/:id: bindings, validation, tokens (deployment owner or service
  * role), and the env the container builder fetches (a deployment token or the service role).
  */
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/app-env.ts";
 import { ok } from "../http/envelope.ts";
-import { noStore } from "../http/middleware.ts";
+import { callerKinds, noStore } from "../http/middleware.ts";
 import { validate } from "../http/validation.ts";
-import { appError } from "../errors.ts";
-import { formatDotenv, NotRepresentableError } from "./dotenv.ts";
 import type { DeploymentService } from "./deployment-service.ts";
 import { bindingsBody, deploymentParam, envQuery, tokenBody, tokenParams } from "./deployment-schemas.ts";
 
@@ -36,29 +34,26 @@ export function deploymentRoutes(service: DeploymentService) {
     return ok(c, { revoked: true, id: tokenId });
   });
 
-  app.get("/:id/env", noStore, validate("param", deploymentParam), validate("query", envQuery), async (c) => {
-    const { id } = c.req.valid("param");
-    const caller = c.get("caller");
-    if (caller.kind === "user") throw appError(403, "forbidden", "Env resolution needs a deployment token or the service role.");
-    if (caller.kind === "deployment" && caller.deploymentId !== id) throw appError(404, "deployment_not_found");
-    const tokenHash = caller.kind === "deployment" ? caller.tokenHash : null;
-    if (c.req.valid("query").format === "dotenv") {
-      const text = await service.resolveEnvAs(c.get("ctx"), id, tokenHash, (entries) => {
-        try {
-          return formatDotenv(entries);
-        } catch (err) {
-          if (err instanceof NotRepresentableError) {
-            throw appError(422, "not_representable_as_dotenv",
-              `dotenv cannot hold the value of ${err.names.join(", ")} verbatim; use format=json.`);
-          }
-          throw err;
-        }
-      });
-      return c.body(text, 200, { "Content-Type": "text/plain; charset=utf-8" });
-    }
-    const entries = await service.resolveEnv(c.get("ctx"), id, tokenHash);
-    return ok(c, Object.fromEntries(entries.map((e) => [e.name, e.value])));
-  });
+  return app;
+}
 
+/**
+ * `GET /deployments/:id/env`, the one route that takes deployment tokens: `authenticate` is
+ * the authentication that accepts them (the app's general one answers them 401). Users get
+ * 403; whether a token opens this deployment is the database's check.
+ */
+export function deploymentEnvRoutes(service: DeploymentService, authenticate: MiddlewareHandler<AppEnv>) {
+  const app = new Hono<AppEnv>();
+  const builders = callerKinds(["deployment", "service"], "Env resolution needs a deployment token or the service role.");
+  app.get("/:id/env", authenticate, builders, noStore, validate("param", deploymentParam), validate("query", envQuery),
+    async (c) => {
+      const caller = c.get("caller");
+      const env = await service.resolveEnv(c.get("ctx"), c.req.valid("param").id, {
+        tokenHash: caller.kind === "deployment" ? caller.tokenHash : null,
+        format: c.req.valid("query").format,
+      });
+      if (env.format === "dotenv") return c.body(env.text, 200, { "Content-Type": "text/plain; charset=utf-8" });
+      return ok(c, env.values);
+    });
   return app;
 }

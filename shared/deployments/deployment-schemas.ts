@@ -1,6 +1,6 @@
 /** Request shapes of the deployment routes (zod, the single source). */
 import { z } from "zod";
-import { uuid } from "../secrets/secret-schemas.ts";
+import { int4, uuid } from "../http/validation.ts";
 
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const MAX_BINDINGS = 500;
@@ -13,7 +13,7 @@ export const bindingsBody = z.strictObject({
     envName: z.string().max(255).regex(ENV_NAME, "an env var name: a letter or _, then letters, digits or _"),
     secretId: uuid,
     /** Pin a version; omitted, the deployment gets the version current when it deploys. */
-    version: z.number().int().min(1).max(2_147_483_647).optional(),
+    version: int4.optional(),
   })).max(MAX_BINDINGS),
 }).refine(
   (b) => new Set(b.bindings.map((x) => x.envName)).size === b.bindings.length,
@@ -27,6 +27,7 @@ export const tokenBody = z.strictObject({
 }).default({ ttlSeconds: 900 });
 
 export const envQuery = z.strictObject({ format: z.enum(["json", "dotenv"]).default("json") });
+export type EnvFormat = z.infer<typeof envQuery>["format"];
 
 export interface BindingDto {
   envName: string;

@@ -4,13 +4,15 @@
  * the service role) and validates; this service shapes, encrypts nothing, and decrypts the
  * resolved env in the transaction that audits it.
  */
-import type { Clock } from "../clock.ts";
+import { type Clock, iso, isoOrNull } from "../clock.ts";
 import { createValueOpener } from "../crypto/value-opener.ts";
 import type { Keyring } from "../crypto/keyring.ts";
 import { asCaller, type CallerContext, type Database } from "../db/database.ts";
-import { AppError, appError } from "../errors.ts";
+import { appError, fromCodedMessage } from "../errors.ts";
 import * as dal from "./deployment-dal.ts";
-import type { BindingDto, BindingsInput, ProblemDto } from "./deployment-schemas.ts";
+import { formatDotenv, NotRepresentableError } from "./dotenv.ts";
+import type { BindingDto, BindingsInput, EnvFormat, ProblemDto } from "./deployment-schemas.ts";
+import { hashDeploymentToken, mintDeploymentToken } from "./deployment-token.ts";
 
 export interface DeploymentServiceDeps {
   db: Database;
@@ -19,30 +21,22 @@ export interface DeploymentServiceDeps {
   log?: (event: string, fields: Record<string, unknown>) => void;
 }
 
-export const DEPLOYMENT_TOKEN_PREFIX = "sgd_";
-
-const b64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
-const b64url = (bytes: Uint8Array) => b64(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-
-/** SHA-256 of a deployment token, base64: the only form the database ever holds. */
-export async function hashDeploymentToken(token: string): Promise<string> {
-  return b64(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token))));
-}
+/** The resolved env, in the form asked for. */
+export type ResolvedEnv =
+  | { format: "json"; values: Record<string, string> }
+  | { format: "dotenv"; text: string };
 
 const toProblem = (p: dal.ProblemRow): ProblemDto => ({ envName: p.env_name, problem: p.problem, message: p.message });
 
-const OUTCOME_STATUS: Record<string, 403 | 404 | 409> = {
-  deployment_invalid: 409,
-  deployment_not_ready: 409,
-  forbidden: 403,
-  deployment_not_found: 404,
-};
-
-/** "<code>: <detail>" from the database, e.g. every problem of an invalid deployment. */
-function outcomeError(outcome: string): AppError {
-  const at = outcome.indexOf(": ");
-  const code = at < 0 ? outcome : outcome.slice(0, at);
-  return appError(OUTCOME_STATUS[code] ?? 404, code, at < 0 ? undefined : outcome.slice(at + 2));
+function render(format: EnvFormat, entries: { name: string; value: string }[]): ResolvedEnv {
+  if (format === "json") return { format, values: Object.fromEntries(entries.map((e) => [e.name, e.value])) };
+  try {
+    return { format, text: formatDotenv(entries) };
+  } catch (err) {
+    if (!(err instanceof NotRepresentableError)) throw err;
+    throw appError("not_representable_as_dotenv",
+      `dotenv cannot hold the value of ${err.names.join(", ")} verbatim; use format=json.`);
+  }
 }
 
 export function createDeploymentService(deps: DeploymentServiceDeps) {
@@ -67,31 +61,28 @@ export function createDeploymentService(deps: DeploymentServiceDeps) {
     });
   }
 
-    /**
-     * The env rendered by `render` inside the transaction, so a rendering failure (a value
-     * dotenv cannot hold) rolls back the 'accessed' rows of values that were never delivered.
-     */
   /**
-   * The env, rendered by `render` inside the transaction that audits it: one statement
-   * fetches and audits every binding whatever their number, values are decrypted before the
-   * commit, and a failure to decrypt or to render (a value dotenv cannot hold) rolls back the
-   * 'accessed' rows of values that were never delivered.
+   * The env, rendered inside the transaction that audits it: one statement fetches and audits
+   * every binding whatever their number, values are decrypted before the commit, and a failure
+   * to decrypt or to render (a value dotenv cannot hold) rolls back the 'accessed' rows of
+   * values that were never delivered. `tokenHash` is the deployment token's (the database
+   * checks it opens this deployment), or null for the service role.
    */
-  async function resolveEnvAs<T>(
-    ctx: CallerContext, id: string, tokenHash: string | null,
-    render: (entries: { name: string; value: string }[]) => T,
-  ): Promise<T> {
+  async function resolveEnv(
+    ctx: CallerContext, id: string, options: { tokenHash: string | null; format: EnvFormat },
+  ): Promise<ResolvedEnv> {
     const result = await withCurrentKeyring(() => asCaller(db, ctx, async (tx) => {
-      const rows = await dal.resolveEnv(tx, id, tokenHash);
-      if (rows.length && rows[0].outcome !== "ok") return { error: outcomeError(rows[0].outcome) };
-      const entries = await Promise.all(rows.map(async (r) => ({
-        name: r.env_name,
-        value: await open(r.secret_id, r.version, r.sealed, { deploymentId: id }),
+      const resolved = await dal.resolveEnv(tx, id, options.tokenHash);
+      // Returned, not thrown: nothing was written, and the refusal is not a driver error.
+      if ("refused" in resolved) return { refused: resolved.refused, env: null };
+      const entries = await Promise.all(resolved.entries.map(async (e) => ({
+        name: e.envName,
+        value: await open(e.secretId, e.version, e.sealed, { deploymentId: id }),
       })));
-      return { rendered: render(entries) };
+      return { refused: null, env: render(options.format, entries) };
     }));
-    if ("error" in result) throw result.error;
-    return result.rendered;
+    if (result.env) return result.env;
+    throw fromCodedMessage(result.refused!) ?? new Error(`unexpected env outcome: ${result.refused}`);
   }
 
   return {
@@ -111,18 +102,18 @@ export function createDeploymentService(deps: DeploymentServiceDeps) {
 
     /** A fresh opaque token (256 random bits) for this deployment; only its hash is stored. */
     async createToken(ctx: CallerContext, id: string, ttlSeconds: number) {
-      const token = DEPLOYMENT_TOKEN_PREFIX + b64url(crypto.getRandomValues(new Uint8Array(32)));
-      const expiresAt = new Date(clock.now().getTime() + ttlSeconds * 1000).toISOString();
+      const token = mintDeploymentToken();
+      const expiresAt = iso(new Date(clock.now().getTime() + ttlSeconds * 1000));
       const row = await asCaller(db, ctx, async (tx) => dal.createToken(tx, id, await hashDeploymentToken(token), expiresAt));
-      return { id: row.id, token, expiresAt: new Date(row.expires_at).toISOString(), deploymentId: id };
+      return { id: row.id, token, expiresAt: iso(row.expires_at), deploymentId: id };
     },
 
     async listTokens(ctx: CallerContext, id: string) {
       const rows = await asCaller(db, ctx, (tx) => dal.listTokens(tx, id));
       const now = clock.now();
       return rows.map((t) => ({
-        id: t.id, createdBy: t.created_by, createdAt: new Date(t.created_at).toISOString(),
-        expiresAt: new Date(t.expires_at).toISOString(), revokedAt: t.revoked_at ? new Date(t.revoked_at).toISOString() : null,
+        id: t.id, createdBy: t.created_by, createdAt: iso(t.created_at), expiresAt: iso(t.expires_at),
+        revokedAt: isoOrNull(t.revoked_at),
         active: !t.revoked_at && new Date(t.expires_at) > now,
       }));
     },
@@ -131,17 +122,7 @@ export function createDeploymentService(deps: DeploymentServiceDeps) {
       await asCaller(db, ctx, (tx) => dal.revokeToken(tx, id, tokenId));
     },
 
-    /**
-     * The resolved env: one statement fetches and audits every binding, whatever their
-     * number; values are decrypted before the transaction commits, so a failure leaves no
-     * 'accessed' row behind.
-     */
-    async resolveEnv(ctx: CallerContext, id: string, tokenHash: string | null): Promise<{ name: string; value: string }[]> {
-      return await resolveEnvAs(ctx, id, tokenHash, (entries) => entries);
-    },
-
-    resolveEnvAs,
-
+    resolveEnv,
   };
 }
 

@@ -1,7 +1,10 @@
 import { Hono } from "hono";
+import { appError } from "../errors.ts";
 import type { Database } from "../db/database.ts";
 import type { AppEnv } from "../http/app-env.ts";
+import { fail } from "../http/envelope.ts";
 import type { Keyring } from "../crypto/keyring.ts";
+import { probe } from "./health-dal.ts";
 
 /**
  * `GET /health`: 200 with the database's state, 503 when it does not answer. Needs no token
@@ -13,27 +16,20 @@ export function healthRoutes(deps: { db: Database; keyring: Keyring; timeoutMs?:
     const started = performance.now();
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      const probe = deps.db.query<{ migrations: number; pg_cron: boolean }>(
-        `select (select count(*)::int from supabase_migrations.schema_migrations) as migrations,
-                exists (select 1 from pg_extension where extname = 'pg_cron') as pg_cron`,
-      );
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error("health probe timed out")), deps.timeoutMs ?? 3000);
       });
-      const [row] = await Promise.race([probe, timeout]);
+      const row = await Promise.race([probe(deps.db), timeout]);
       return c.json({
         success: true,
         data: {
           status: "ok",
-          database: { kind: deps.db.kind, reachable: true, migrations: row.migrations, pgCron: row.pg_cron, latencyMs: Math.round(performance.now() - started) },
+          database: { kind: deps.db.kind, reachable: true, migrations: row.migrations, pgCron: row.pgCron, latencyMs: Math.round(performance.now() - started) },
           keyring: { activeKekVersion: deps.keyring.activeVersion },
         },
       });
     } catch {
-      return c.json({
-        success: false,
-        error: { code: "database_unavailable", message: "The database is unavailable." },
-      }, 503);
+      return fail(c, appError("database_unavailable"));
     } finally {
       clearTimeout(timer);
     }

@@ -1,8 +1,7 @@
 import { createMiddleware } from "hono/factory";
-import { type Authenticator, unauthenticated } from "../auth/authenticate.ts";
-
-const ENV_ROUTE = /^\/secrets\/deployments\/[0-9a-fA-F-]{36}\/env$/;
+import type { Authenticator, CallerKind } from "../auth/authenticate.ts";
 import { callerContext } from "../auth/caller-context.ts";
+import { appError } from "../errors.ts";
 import type { AppEnv } from "./app-env.ts";
 
 /**
@@ -14,20 +13,27 @@ export function clientIp(forwardedFor: string | undefined, trustedHops: number):
   return hops.length >= trustedHops && trustedHops > 0 ? hops[hops.length - trustedHops] : null;
 }
 
-/** Authenticates the request and prepares the database context the services act as. */
-export function authenticate(authenticator: Authenticator, trustedProxyHops = 1) {
+/**
+ * Authenticates the request and prepares the database context the services act as. Users and
+ * the service role are accepted; deployment tokens only where `deploymentTokens` says so.
+ */
+export function authenticate(authenticator: Authenticator, trustedProxyHops = 1, options: { deploymentTokens?: boolean } = {}) {
   return createMiddleware<AppEnv>(async (c, next) => {
-    const caller = await authenticator(c.req.raw.headers);
-    // A deployment token opens exactly one route: the env of its deployment.
-    if (caller.kind === "deployment" && !(c.req.method === "GET" && ENV_ROUTE.test(c.req.path))) {
-      throw unauthenticated();
-    }
+    const caller = await authenticator(c.req.raw.headers, options);
     c.set("caller", caller);
     c.set("ctx", callerContext(caller, {
       requestId: c.get("requestId"),
       ip: clientIp(c.req.header("x-forwarded-for"), trustedProxyHops),
       userAgent: c.req.header("user-agent") ?? null,
     }));
+    await next();
+  });
+}
+
+/** A route for some kinds of caller only: the others get 403 with `message`. */
+export function callerKinds(kinds: readonly CallerKind[], message: string) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    if (!kinds.includes(c.get("caller").kind)) throw appError("forbidden", message);
     await next();
   });
 }

@@ -1,26 +1,51 @@
+/**
+ * Request validation: the zod primitives every feature shares, and the one way a failed parse
+ * becomes a 400 `invalid_request` whose details name the offending fields (and, for a choice,
+ * the allowed values) and never echo a value.
+ */
 import { zValidator } from "@hono/zod-validator";
 import type { ValidationTargets } from "hono";
-import type { z } from "zod";
+import { z } from "zod";
 import { AppError } from "../errors.ts";
 
-/**
- * zod validation for a request part; failures become one 400 `invalid_request` whose details
- * name the offending fields and never echo a value.
- */
-export function validate<T extends z.ZodType, Target extends keyof ValidationTargets>(target: Target, schema: T) {
-  return zValidator(target, schema, (result) => {
-    if (!result.success) {
-      const issues = result.error.issues.map((i) => ({
-        path: i.path.map(String).join(".") || target,
-        message: i.code === "unrecognized_keys" ? `unknown field(s): ${(i as { keys: string[] }).keys.join(", ")}` : i.message,
-      }));
-      throw new InvalidRequest(issues);
-    }
-  });
+/** Shaped like a UUID, any version (user ids from tokens, ids inside cursors). */
+export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A UUID in its canonical lower-case form (ids are part of the AAD, so spelling matters). */
+export const uuid = z.uuid().transform((s) => s.toLowerCase());
+
+/** ISO 8601 with an offset, normalised to UTC (PostgreSQL refuses offsets beyond ±15:59). */
+export const isoDate = z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString());
+
+/** A positive int4, as a version number or any other counter the database keeps. */
+export const int4 = z.number().int().min(1).max(2_147_483_647);
+
+/** The `:id` path parameter of the routes that take only one. */
+export const idParam = z.strictObject({ id: uuid });
+
+type Issue = z.core.$ZodIssue;
+
+/** What a field got wrong, in words that never repeat the value sent. */
+function describe(issue: Issue): string {
+  if (issue.code === "unrecognized_keys") return `unknown field(s): ${issue.keys.join(", ")}`;
+  if (issue.code === "invalid_value") return `must be one of: ${issue.values.map(String).join(", ")}`;
+  return issue.message;
 }
 
 export class InvalidRequest extends AppError {
   constructor(readonly issues: { path: string; message: string }[]) {
-    super(400, "invalid_request", `Invalid request: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`);
+    super("invalid_request", `Invalid request: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`);
   }
+}
+
+/** zod validation of a request part; a failure throws `InvalidRequest`. */
+export function validate<T extends z.ZodType, Target extends keyof ValidationTargets>(target: Target, schema: T) {
+  return zValidator(target, schema, (result) => {
+    if (!result.success) {
+      throw new InvalidRequest(result.error.issues.map((i) => ({
+        path: i.path.map(String).join(".") || target,
+        message: describe(i),
+      })));
+    }
+  });
 }

@@ -1,9 +1,11 @@
 /**
  * SQL of KEK management. Every helper it calls is owner-only (see
  * supabase/migrations/20261128160700_key_rotation.sql); functions take the transaction they
- * run in. Key material never crosses this file: only wrapped DEKs, which are useless
- * without the KEK.
+ * run in. Key material crosses this file only in `loadKekMaterial`, on its way to the
+ * keyring; everything else is wrapped DEKs, which are useless without the KEK.
  */
+import { toBase64 } from "../bytes.ts";
+import type { KekMaterial } from "../crypto/keyring.ts";
 import type { Queryable, Row } from "../db/database.ts";
 
 export interface KeyRow extends Row {
@@ -31,14 +33,13 @@ export interface Rewrapped {
 
 const KEY_COLUMNS = `version, status, created_at, retired_at, dek_count`;
 
-const b64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
-/** Base64 to bytes; a plain loop (Uint8Array.from with a map function was a hot spot in npm run bench). */
-export const unb64 = (text: string) => {
-  const bin = atob(text);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-};
+/**
+ * Every KEK version's material from Vault (owner-only helper). The one query that returns key
+ * material; the keyring imports it as non-extractable keys and drops the bytes.
+ */
+export function loadKekMaterial(q: Queryable): Promise<KekMaterial[]> {
+  return q.query<KekMaterial>(`select version, status, material from private.load_keyring()`);
+}
 
 export function keyStatus(tx: Queryable): Promise<KeyRow[]> {
   return tx.query<KeyRow>(`select ${KEY_COLUMNS} from private.key_status()`);
@@ -70,7 +71,7 @@ export function rewrapSource(tx: Queryable, limit: number, after: { secretId: st
 /** Writes re-wrapped DEKs under `toVersion`; returns how many rows changed. */
 export async function storeRewrapped(tx: Queryable, toVersion: number, rows: Rewrapped[]): Promise<number> {
   const payload = rows.map((r) => ({
-    secret_id: r.secretId, version: r.version, from_version: r.fromVersion, wrapped_dek: b64(r.wrappedDek),
+    secret_id: r.secretId, version: r.version, from_version: r.fromVersion, wrapped_dek: toBase64(r.wrappedDek),
   }));
   const [{ n }] = await tx.query<{ n: number }>(
     `select private.store_rewrapped($1::int, $2::text::jsonb) as n`,

@@ -4,19 +4,14 @@
  * (the app's authentication runs first). No route ever returns key material.
  */
 import { Hono } from "hono";
-import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../http/app-env.ts";
 import { ok } from "../http/envelope.ts";
-import { noStore } from "../http/middleware.ts";
+import { callerKinds, noStore } from "../http/middleware.ts";
 import { validate } from "../http/validation.ts";
-import { appError } from "../errors.ts";
 import type { KeyService } from "./key-service.ts";
-import { keyVersionParam, rotateBody } from "./key-schemas.ts";
+import { keyVersionParam, rotateBody, SERVICE_ROLE_ONLY } from "./key-schemas.ts";
 
-const serviceRoleOnly = createMiddleware<AppEnv>(async (c, next) => {
-  if (c.get("caller").kind !== "service") throw appError(403, "forbidden", "Key management is for the service role only.");
-  await next();
-});
+const serviceRoleOnly = callerKinds(["service"], SERVICE_ROLE_ONLY);
 
 export function keyRoutes(service: KeyService) {
   const app = new Hono<AppEnv>();

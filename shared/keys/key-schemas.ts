@@ -3,6 +3,9 @@
  */
 import { z } from "zod";
 
+/** What a caller other than the service role is told. */
+export const SERVICE_ROLE_ONLY = "Key management is for the service role only.";
+
 export const MAX_BATCH_SIZE = 5000;
 export const DEFAULT_BATCH_SIZE = 500;
 

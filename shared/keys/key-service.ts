@@ -20,13 +20,16 @@
  * headers are set on the transaction so the audit row names it. A null context is the
  * operator running `npm run keys:rotate` in-process: audited as 'system'.
  */
-import type { Clock } from "../clock.ts";
-import { type CallerContext, type Database, type Queryable } from "../db/database.ts";
+import { fromBase64 } from "../bytes.ts";
+import { type Clock, iso, isoOrNull } from "../clock.ts";
+import { asOwner, type CallerContext, type Database, type Queryable } from "../db/database.ts";
 import { DecryptionError, rewrapDek } from "../crypto/envelope.ts";
 import type { Keyring } from "../crypto/keyring.ts";
-import { appError, fromDatabaseError } from "../errors.ts";
+import { appError } from "../errors.ts";
 import * as dal from "./key-dal.ts";
-import { DEFAULT_BATCH_SIZE, type KeyDto, type KeyStatus, type RotateInput, type RotationDto } from "./key-schemas.ts";
+import {
+  DEFAULT_BATCH_SIZE, type KeyDto, type KeyStatus, type RotateInput, type RotationDto, SERVICE_ROLE_ONLY,
+} from "./key-schemas.ts";
 
 export interface KeyServiceDeps {
   db: Database;
@@ -42,14 +45,6 @@ export interface KeyServiceDeps {
   timeBudgetMs?: number;
 }
 
-const KEY_ERRORS: Record<string, string> = {
-  key_not_found: "No KEK with this version.",
-  key_active: "The active KEK cannot be retired; rotate first.",
-  key_in_use: "The KEK still wraps DEKs; finish the rotation first.",
-};
-
-const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
-
 /** Batches in flight during a rotation (each holds one pooled connection while it runs). */
 const REWRAP_WORKERS = 2;
 
@@ -57,8 +52,8 @@ function toKeyDto(row: dal.KeyRow): KeyDto {
   return {
     version: row.version,
     status: row.status as KeyStatus,
-    createdAt: iso(row.created_at)!,
-    retiredAt: iso(row.retired_at),
+    createdAt: iso(row.created_at),
+    retiredAt: isoOrNull(row.retired_at),
     dekCount: row.dek_count,
   };
 }
@@ -68,21 +63,9 @@ export function createKeyService(deps: KeyServiceDeps) {
   const log = deps.log ?? (() => {});
   const timeBudgetMs = deps.timeBudgetMs ?? 20_000;
 
+  /** The routes check too; this keeps the service safe to call from anywhere else. */
   function authorize(ctx: CallerContext | null) {
-    if (ctx && ctx.role !== "service_role") throw appError(403, "forbidden", "Key management is for the service role only.");
-  }
-
-  /** One transaction as the connection owner, with the caller's claims and headers for the audit. */
-  function asOwner<T>(ctx: CallerContext | null, fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    return db.transaction(async (tx) => {
-      if (ctx) {
-        await tx.query(
-          `select set_config('request.jwt.claims', $1, true), set_config('request.headers', $2, true)`,
-          [JSON.stringify(ctx.claims), JSON.stringify(ctx.headers)],
-        );
-      }
-      return await fn(tx);
-    });
+    if (ctx && ctx.role !== "service_role") throw appError("forbidden", SERVICE_ROLE_ONLY);
   }
 
   /** Re-wraps rows this transaction has locked; a DEK that does not unwrap is skipped and logged. */
@@ -92,7 +75,7 @@ export function createKeyService(deps: KeyServiceDeps) {
     const outcomes = await Promise.all(rows.map(async (row): Promise<dal.Rewrapped | null> => {
       try {
         const wrappedDek = await rewrapDek(
-          keyring, { wrappedDek: dal.unb64(row.wrapped_dek), kekVersion: row.kek_version }, row.secret_id, row.version, toVersion,
+          keyring, { wrappedDek: fromBase64(row.wrapped_dek), kekVersion: row.kek_version }, row.secret_id, row.version, toVersion,
         );
         return { secretId: row.secret_id, version: row.version, fromVersion: row.kek_version, wrappedDek };
       } catch (err) {
@@ -109,7 +92,7 @@ export function createKeyService(deps: KeyServiceDeps) {
     /** Every KEK version with its status and how many DEKs it still wraps. */
     async list(ctx: CallerContext | null): Promise<KeyDto[]> {
       authorize(ctx);
-      return (await asOwner(ctx, dal.keyStatus)).map(toKeyDto);
+      return (await asOwner(db, ctx, dal.keyStatus)).map(toKeyDto);
     },
 
     /** Starts or resumes a rotation and re-wraps DEKs until done, `maxBatches` or the time budget. */
@@ -119,7 +102,7 @@ export function createKeyService(deps: KeyServiceDeps) {
       const batchSize = input.batchSize ?? DEFAULT_BATCH_SIZE;
       const started = clock.now().getTime();
 
-      const { from_version: fromVersion, to_version: toVersion } = await asOwner(ctx, dal.beginRotation);
+      const { from_version: fromVersion, to_version: toVersion } = await asOwner(db, ctx, dal.beginRotation);
       // Every key up to toVersion exists by now (an open rotation blocks new ones): one reload holds them all.
       if (!keyring.get(toVersion)) await keyring.reload();
       if (!keyring.get(toVersion)) throw new Error("the new KEK did not load from Vault");
@@ -148,7 +131,7 @@ export function createKeyService(deps: KeyServiceDeps) {
       const worker = async () => {
         while (mayStart()) {
           batches++;
-          const { seen, done } = await asOwner(ctx, async (tx) => {
+          const { seen, done } = await asOwner(db, ctx, async (tx) => {
             const rows = await fetchBatch(tx);
             return { seen: rows.length, done: await rewrapRows(tx, toVersion, rows) };
           });
@@ -160,12 +143,12 @@ export function createKeyService(deps: KeyServiceDeps) {
         .find((r): r is PromiseRejectedResult => r.status === "rejected");
       if (failed) throw failed.reason;
 
-      let remaining = await asOwner(ctx, dal.remainingToRewrap);
+      let remaining = await asOwner(db, ctx, dal.remainingToRewrap);
       let completed = false;
       if (remaining === 0) {
-        completed = (await asOwner(ctx, dal.finishRotation)).completed;
+        completed = (await asOwner(db, ctx, dal.finishRotation)).completed;
         // A version sealed under the old key by an instance that had not reloaded yet.
-        if (!completed) remaining = await asOwner(ctx, dal.remainingToRewrap);
+        if (!completed) remaining = await asOwner(db, ctx, dal.remainingToRewrap);
       }
       return { fromVersion, toVersion, rewrapped, remaining, completed };
     },
@@ -173,13 +156,7 @@ export function createKeyService(deps: KeyServiceDeps) {
     /** Retires a key that is not active and wraps no DEK; retiring a retired key changes nothing. */
     async retire(ctx: CallerContext | null, version: number): Promise<KeyDto> {
       authorize(ctx);
-      try {
-        return toKeyDto(await asOwner(ctx, (tx) => dal.retireKey(tx, version)));
-      } catch (err) {
-        const known = fromDatabaseError(err);
-        if (known && KEY_ERRORS[known.code]) throw appError(known.status, known.code, KEY_ERRORS[known.code]);
-        throw err;
-      }
+      return toKeyDto(await asOwner(db, ctx, (tx) => dal.retireKey(tx, version)));
     },
   };
 }

@@ -3,6 +3,7 @@
  * ever built from input. Functions take the transaction they run in: the service decides
  * who they run as.
  */
+import { fromBase64, toBase64 } from "../bytes.ts";
 import type { Queryable, Row } from "../db/database.ts";
 import type { SealedValue } from "../crypto/envelope.ts";
 import { appError } from "../errors.ts";
@@ -26,25 +27,13 @@ export interface SecretRow extends Row {
 const SECRET_COLUMNS = `s.id, s.user_id, s.name, s.secret_type::text as secret_type, s.description, s.tags,
   s.is_active, s.expires_at, s.current_version, s.created_at, s.updated_at, s.deleted_at`;
 
-const b64 = (bytes: Uint8Array) => {
-  let bin = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(bin);
-};
-/** Base64 to bytes; a plain loop (Uint8Array.from with a map function was a hot spot in npm run bench). */
-const unb64 = (text: string) => {
-  const bin = atob(text);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-};
-
 /** A sealed value as bytea parameters ($n::text decoded in SQL). */
 export function sealedParams(sealed: SealedValue): [string, string, string, number] {
-  return [b64(sealed.iv), b64(sealed.ciphertext), b64(sealed.wrappedDek), sealed.kekVersion];
+  return [toBase64(sealed.iv), toBase64(sealed.ciphertext), toBase64(sealed.wrappedDek), sealed.kekVersion];
 }
 
-interface SealedRow extends Row {
+/** A sealed version as it leaves the database: bytea as base64 (SEALED_COLUMNS of a row `r`). */
+export interface SealedRow extends Row {
   version: number;
   enc_format: number;
   iv: string;
@@ -53,17 +42,18 @@ interface SealedRow extends Row {
   kek_version: number;
 }
 
-function toSealed(row: SealedRow): SealedValue {
+export function toSealed(row: SealedRow): SealedValue {
   return {
     encFormat: row.enc_format,
-    iv: unb64(row.iv),
-    ciphertext: unb64(row.ciphertext),
-    wrappedDek: unb64(row.wrapped_dek),
+    iv: fromBase64(row.iv),
+    ciphertext: fromBase64(row.ciphertext),
+    wrappedDek: fromBase64(row.wrapped_dek),
     kekVersion: row.kek_version,
   };
 }
 
-const SEALED_COLUMNS = `r.version, r.enc_format, encode(r.iv, 'base64') as iv,
+/** The sealed columns of a row aliased `r`, bytea as base64 (both drivers agree on text). */
+export const SEALED_COLUMNS = `r.version, r.enc_format, encode(r.iv, 'base64') as iv,
   encode(r.ciphertext, 'base64') as ciphertext, encode(r.wrapped_dek, 'base64') as wrapped_dek, r.kek_version`;
 
 export async function insertSecret(
@@ -94,6 +84,12 @@ export const FIND_SECRET_SQL = `select ${SECRET_COLUMNS}, private.caller_permiss
 export async function findSecret(tx: Queryable, id: string): Promise<SecretRow | null> {
   const rows = await tx.query<SecretRow>(FIND_SECRET_SQL, [id]);
   return rows[0] ?? null;
+}
+
+/** The caller's level on a secret (owner, admin, write, read, use), or null when not visible. */
+export async function callerPermission(tx: Queryable, id: string): Promise<string | null> {
+  const [row] = await tx.query<{ permission: string | null }>(`select private.caller_permission($1::uuid) as permission`, [id]);
+  return row?.permission ?? null;
 }
 
 /** Locks the secret for a change and checks the caller's level (raises 404/403). */
@@ -203,7 +199,7 @@ export async function versionForRollback(
     `select r.current_version, ${SEALED_COLUMNS} from private.version_for_rollback($1::uuid, $2::int) r`,
     [id, version],
   );
-  if (!row) throw appError(404, "version_not_found");
+  if (!row) throw appError("version_not_found");
   return { currentVersion: row.current_version, sealed: toSealed(row) };
 }
 

@@ -7,19 +7,19 @@ import { Hono } from "hono";
 import type { AppEnv } from "../http/app-env.ts";
 import { ok } from "../http/envelope.ts";
 import { noStore } from "../http/middleware.ts";
-import { validate } from "../http/validation.ts";
+import { idParam, validate } from "../http/validation.ts";
 import { appError } from "../errors.ts";
 import type { SecretService } from "./secret-service.ts";
 import {
-  createSecretBody, grantBody, grantParams, idParam, listQuery, putValueBody, rollbackBody,
-  updateSecretBody, valueQuery, versionParams,
+  createSecretBody, grantBody, grantParams, listQuery, putValueBody, rollbackBody, updateSecretBody, valueQuery,
+  versionParams,
 } from "./secret-schemas.ts";
 
 /** `If-Match: "3"` (or W/"3") → 3; absent → undefined; anything else → 400. */
 function ifMatchVersion(header: string | undefined): number | undefined {
   if (header === undefined) return undefined;
   const m = header.trim().match(/^(?:W\/)?"(\d{1,10})"$/);
-  if (!m) throw appError(400, "invalid_request", 'If-Match must be an ETag this API returned, like "3".');
+  if (!m) throw appError("invalid_request", 'If-Match must be an ETag this API returned, like "3".');
   return Number(m[1]);
 }
 
@@ -59,7 +59,7 @@ export function secretRoutes(service: SecretService) {
     const body = c.req.valid("json");
     const fromHeader = ifMatchVersion(c.req.header("if-match"));
     if (fromHeader !== undefined && body.expectedVersion !== undefined && fromHeader !== body.expectedVersion) {
-      throw appError(400, "invalid_request", "If-Match and expectedVersion disagree.");
+      throw appError("invalid_request", "If-Match and expectedVersion disagree.");
     }
     const secret = await service.putValue(c.get("ctx"), c.req.valid("param").id, {
       value: body.value,

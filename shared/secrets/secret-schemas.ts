@@ -4,9 +4,10 @@
  * column can never reach JSON.
  */
 import { z } from "zod";
+import { int4, isoDate, uuid } from "../http/validation.ts";
+import { GRANT_LEVELS, type Permission } from "./permissions.ts";
 
 export const SECRET_TYPES = ["api_key", "database_url", "jwt_secret", "custom"] as const;
-export const GRANT_LEVELS = ["use", "read", "write", "admin"] as const;
 export const MAX_VALUE_BYTES = 64 * 1024;
 
 export const secretName = z.string().regex(
@@ -25,10 +26,6 @@ export const secretValue = z.string()
   .refine((v) => v.length > 0 && utf8Length(v) <= MAX_VALUE_BYTES, `must be 1 byte to ${MAX_VALUE_BYTES} bytes of UTF-8`);
 const tags = z.array(text().min(1).max(64)).max(20);
 const description = text().max(1000);
-/** ISO 8601 with an offset, normalised to UTC (PostgreSQL refuses offsets beyond ±15:59). */
-export const isoDate = z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString());
-/** A UUID in its canonical lower-case form (it is part of the AAD, so spelling matters). */
-export const uuid = z.uuid().transform((s) => s.toLowerCase());
 
 export const createSecretBody = z.strictObject({
   name: secretName,
@@ -52,19 +49,19 @@ export const updateSecretBody = z.strictObject({
 }).refine((b) => Object.keys(b).length > 0, "at least one field to change");
 export type UpdateSecretInput = z.infer<typeof updateSecretBody>;
 
-const version = z.coerce.number().int().min(1).max(2_147_483_647);
+/** A version number in a path or query string. */
+const version = z.coerce.number().pipe(int4);
+/** The version a check-and-set expects; 0 never matches a secret. */
+const expectedVersion = z.number().int().min(0).max(2_147_483_647).optional();
 
 export const putValueBody = z.strictObject({
   value: secretValue,
-  expectedVersion: z.number().int().min(0).max(2_147_483_647).optional(),
+  expectedVersion,
 });
 export type PutValueInput = z.infer<typeof putValueBody>;
 
-export const rollbackBody = z.strictObject({
-  expectedVersion: z.number().int().min(0).max(2_147_483_647).optional(),
-}).optional();
+export const rollbackBody = z.strictObject({ expectedVersion }).optional();
 
-export const idParam = z.strictObject({ id: uuid });
 export const versionParams = z.strictObject({ id: uuid, n: version });
 export const grantParams = z.strictObject({ id: uuid, userId: uuid });
 export const valueQuery = z.strictObject({ version: version.optional() });
@@ -87,14 +84,17 @@ export const listQuery = z.strictObject({
 });
 export type ListQuery = z.infer<typeof listQuery>;
 
-export const grantBody = z.union([
-  z.strictObject({ userId: uuid, permission: z.enum(GRANT_LEVELS) }),
-  z.strictObject({ email: z.email().max(255), permission: z.enum(GRANT_LEVELS) }),
-]);
+/** Whom to grant: by user id or by email, exactly one of them. One object rather than a union,
+ * so a bad field is named on its own (a union reports only that no branch matched). */
+export const grantBody = z.strictObject({
+  userId: uuid.optional(),
+  email: z.email().max(255).optional(),
+  permission: z.enum(GRANT_LEVELS),
+}).refine((b) => (b.userId === undefined) !== (b.email === undefined), {
+  message: "exactly one of userId and email",
+  path: ["userId"],
+});
 export type GrantInput = z.infer<typeof grantBody>;
-
-/** The caller's level on a secret as the API reports it. */
-export type Permission = "owner" | "admin" | "write" | "read" | "use";
 
 export interface SecretDto {
   id: string;

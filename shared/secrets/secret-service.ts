@@ -3,16 +3,18 @@
  * call in which the database, acting as the caller, authorises and audits. It never sees
  * Hono, the environment or a global.
  */
-import type { Clock } from "../clock.ts";
+import { fromBase64Url, toBase64Url } from "../bytes.ts";
+import { type Clock, iso, isoOrNull } from "../clock.ts";
 import { asCaller, type CallerContext, type Database } from "../db/database.ts";
 import { sealValue } from "../crypto/envelope.ts";
 import { createValueOpener } from "../crypto/value-opener.ts";
 import type { Keyring } from "../crypto/keyring.ts";
-import { AppError, appError } from "../errors.ts";
+import { appError } from "../errors.ts";
+import { UUID_PATTERN } from "../http/validation.ts";
+import { atLeast, type Permission } from "./permissions.ts";
 import * as dal from "./secret-dal.ts";
 import type {
-  CreateSecretInput, GrantDto, GrantInput, ListQuery, Permission, PutValueInput, SecretDto,
-  UpdateSecretInput, VersionDto,
+  CreateSecretInput, GrantDto, GrantInput, ListQuery, PutValueInput, SecretDto, UpdateSecretInput, VersionDto,
 } from "./secret-schemas.ts";
 import { storableText } from "./secret-schemas.ts";
 
@@ -25,8 +27,6 @@ export interface SecretServiceDeps {
   log?: (event: string, fields: Record<string, unknown>) => void;
 }
 
-const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
-
 export function toSecretDto(row: dal.SecretRow, now: Date): SecretDto {
   const expired = row.expires_at !== null && new Date(row.expires_at) <= now;
   return {
@@ -38,40 +38,27 @@ export function toSecretDto(row: dal.SecretRow, now: Date): SecretDto {
     ownerId: row.user_id,
     status: row.deleted_at ? "deleted" : expired ? "expired" : row.is_active ? "active" : "inactive",
     isActive: row.is_active,
-    expiresAt: iso(row.expires_at),
+    expiresAt: isoOrNull(row.expires_at),
     currentVersion: row.current_version,
     permission: (row.permission ?? "use") as Permission,
-    createdAt: iso(row.created_at)!,
-    updatedAt: iso(row.updated_at)!,
-    deletedAt: iso(row.deleted_at),
+    createdAt: iso(row.created_at),
+    updatedAt: iso(row.updated_at),
+    deletedAt: isoOrNull(row.deleted_at),
   };
 }
 
-const RANK: Record<string, number> = { owner: 5, admin: 4, write: 3, read: 2, use: 1 };
-
-const GONE_STATUS: Record<string, () => AppError> = {
-  secret_not_found: () => appError(404, "secret_not_found"),
-  version_not_found: () => appError(404, "version_not_found"),
-  forbidden: () => appError(403, "forbidden"),
-  secret_deleted: () => appError(410, "secret_deleted"),
-  secret_expired: () => appError(410, "secret_expired"),
-  secret_inactive: () => appError(410, "secret_inactive"),
-};
-
+/** A cursor: [name, id], or [expires_at, id] when listing by expiry, as base64url JSON. */
 function encodeCursor(key: string, id: string): string {
-  return btoa(JSON.stringify([key, id])).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return toBase64Url(new TextEncoder().encode(JSON.stringify([key, id])));
 }
 
-/** A cursor: [name, id], or [expires_at, id] when listing by expiry. */
 function decodeCursor(cursor: string, byExpiry: boolean): { key: string; id: string } {
   try {
-    const [key, id] = JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/")));
+    const [key, id] = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(fromBase64Url(cursor)));
     const keyOk = typeof key === "string" && storableText(key) && (!byExpiry || !Number.isNaN(Date.parse(key)));
-    if (keyOk && typeof id === "string" && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) {
-      return { key, id };
-    }
+    if (keyOk && typeof id === "string" && UUID_PATTERN.test(id)) return { key, id };
   } catch { /* fall through */ }
-  throw appError(400, "invalid_cursor", "The cursor is not one this API returned.");
+  throw appError("invalid_cursor");
 }
 
 export function createSecretService(deps: SecretServiceDeps) {
@@ -81,17 +68,17 @@ export function createSecretService(deps: SecretServiceDeps) {
 
   function assertFuture(expiresAt: string | null | undefined) {
     if (expiresAt && new Date(expiresAt) <= clock.now()) {
-      throw appError(400, "invalid_request", "expiresAt must be in the future.");
+      throw appError("invalid_request", "expiresAt must be in the future.");
     }
   }
 
   const { open, withCurrentKeyring } = createValueOpener(keyring, log);
 
   /** The secret if visible at `min` or above; deleted ones only to admins. */
-  function visible(row: dal.SecretRow | null, min: keyof typeof RANK): dal.SecretRow {
-    if (!row || !row.permission) throw appError(404, "secret_not_found");
-    if (row.deleted_at && RANK[row.permission] < RANK.admin) throw appError(404, "secret_not_found");
-    if (RANK[row.permission] < RANK[min]) throw appError(403, "forbidden");
+  function visible(row: dal.SecretRow | null, min: Permission): dal.SecretRow {
+    if (!row || !row.permission) throw appError("secret_not_found");
+    if (row.deleted_at && !atLeast(row.permission, "admin")) throw appError("secret_not_found");
+    if (!atLeast(row.permission, min)) throw appError("forbidden");
     return row;
   }
 
@@ -99,7 +86,7 @@ export function createSecretService(deps: SecretServiceDeps) {
     async create(ctx: CallerContext, input: CreateSecretInput): Promise<SecretDto> {
       assertFuture(input.expiresAt);
       if (input.ownerId && ctx.role !== "service_role") {
-        throw appError(400, "invalid_request", "ownerId is for the service role only.");
+        throw appError("invalid_request", "ownerId is for the service role only.");
       }
       const id = newId();
       // Sealed inside the retry: after a reload it must use the new active KEK.
@@ -159,7 +146,7 @@ export function createSecretService(deps: SecretServiceDeps) {
     async readValue(ctx: CallerContext, id: string, version?: number): Promise<{ id: string; version: number; value: string }> {
       const result = await withCurrentKeyring(() => asCaller(db, ctx, async (tx) => {
         const r = await dal.readValue(tx, id, version ?? null);
-        if (r.outcome !== "ok") return { error: GONE_STATUS[r.outcome]() };
+        if (r.outcome !== "ok") return { error: appError(r.outcome) };
         return { version: r.version, value: await open(id, r.version, r.sealed) };
       }));
       if ("error" in result) throw result.error;
@@ -170,9 +157,9 @@ export function createSecretService(deps: SecretServiceDeps) {
     async putValue(ctx: CallerContext, id: string, input: PutValueInput): Promise<SecretDto> {
       const row = await withCurrentKeyring(() => asCaller(db, ctx, async (tx) => {
         const cur = await dal.lockSecret(tx, id, "write");
-        if (cur.deleted_at) throw appError(410, "secret_deleted");
+        if (cur.deleted_at) throw appError("secret_deleted");
         if (input.expectedVersion !== undefined && cur.current_version !== input.expectedVersion) {
-          throw appError(409, "version_conflict");
+          throw appError("version_conflict");
         }
         const sealed = await sealValue(keyring, id, cur.current_version + 1, input.value);
         return dal.insertVersion(tx, id, cur.current_version, sealed, null);
@@ -184,7 +171,7 @@ export function createSecretService(deps: SecretServiceDeps) {
     async rollback(ctx: CallerContext, id: string, n: number, expectedVersion?: number): Promise<SecretDto> {
       const row = await withCurrentKeyring(() => asCaller(db, ctx, async (tx) => {
         const { currentVersion, sealed } = await dal.versionForRollback(tx, id, n);
-        if (expectedVersion !== undefined && currentVersion !== expectedVersion) throw appError(409, "version_conflict");
+        if (expectedVersion !== undefined && currentVersion !== expectedVersion) throw appError("version_conflict");
         const value = await open(id, n, sealed);
         const resealed = await sealValue(keyring, id, currentVersion + 1, value);
         return dal.insertVersion(tx, id, currentVersion, resealed, n);
@@ -199,7 +186,7 @@ export function createSecretService(deps: SecretServiceDeps) {
         return rows.map((r) => ({
           version: r.version,
           createdBy: r.created_by,
-          createdAt: iso(r.created_at)!,
+          createdAt: iso(r.created_at),
           restoredFrom: r.restored_from,
           kekVersion: r.kek_version,
           current: r.version === secret.current_version,
@@ -213,7 +200,7 @@ export function createSecretService(deps: SecretServiceDeps) {
     },
 
     async grant(ctx: CallerContext, id: string, input: GrantInput): Promise<GrantDto> {
-      const who = "userId" in input ? { userId: input.userId } : { email: input.email };
+      const who = input.userId ? { userId: input.userId } : { email: input.email };
       return toGrantDto(await asCaller(db, ctx, (tx) => dal.grant(tx, id, who, input.permission)));
     },
 
@@ -224,7 +211,7 @@ export function createSecretService(deps: SecretServiceDeps) {
 }
 
 function toGrantDto(r: { user_id: string; email: string | null; permission: string; granted_by: string | null; granted_at: Date }): GrantDto {
-  return { userId: r.user_id, email: r.email, permission: r.permission, grantedBy: r.granted_by, grantedAt: iso(r.granted_at)! };
+  return { userId: r.user_id, email: r.email, permission: r.permission, grantedBy: r.granted_by, grantedAt: iso(r.granted_at) };
 }
 
 export type SecretService = ReturnType<typeof createSecretService>;

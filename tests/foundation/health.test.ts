@@ -12,6 +12,7 @@ import type { Database } from "../../shared/db/database.ts";
 import { createPostgresDatabase } from "../../shared/db/postgres.ts";
 import { eventually, freePort } from "../helpers/processes.ts";
 import { JWT_SECRET } from "../helpers/harness.ts";
+import { describeOrSkip, needsPostgres } from "../helpers/skip.ts";
 
 async function appOver(db: Database) {
   const keyring = await createKeyring([{ version: 1, status: "active", material: Buffer.alloc(32, 1).toString("base64") }]);
@@ -33,7 +34,7 @@ describe("health", () => {
       close: async () => {},
     };
     const res = await health(await appOver(failing));
-    expect(res).toEqual({ status: 503, body: { success: false, error: { code: "database_unavailable", message: "The database is unavailable." } } });
+    expect(res).toEqual({ status: 503, body: { success: false, error: { code: "database_unavailable", message: "The database is unavailable. Retry shortly." } } });
   });
 
   it("times out a database that hangs instead of waiting forever", async () => {
@@ -46,7 +47,7 @@ describe("health", () => {
   });
 });
 
-describe.runIf(process.env.DATABASE_URL)("health against PostgreSQL through a proxy that goes down and up", () => {
+describeOrSkip("health against PostgreSQL through a proxy that goes down and up", needsPostgres, () => {
   it("turns 503 while the database is unreachable and recovers by itself", async () => {
     const target = new URL(process.env.DATABASE_URL!);
     const port = await freePort();
