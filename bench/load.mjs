@@ -157,11 +157,12 @@ lines.on("line", (line) => {
     return;
   }
   if (msg.op === "exit") {
-    for (const instance of running.values()) instance.stop();
+    // A run still in its warmup has no stop() yet (autocannon adds it when the measured part starts).
+    for (const instance of running.values()) instance.stop?.();
     process.exit(0);
   }
   if (msg.op === "stop") {
-    running.get(msg.target)?.stop();
+    running.get(msg.target)?.stop?.();
     reply({ id: msg.id, ok: true });
     return;
   }

@@ -129,54 +129,77 @@ export interface Loader {
   close(): Promise<void>;
 }
 
+/** Calls `onMessage` with each line of `stream` that parses as JSON; other lines are skipped. */
+// deno-lint-ignore no-explicit-any
+async function readJsonLines(stream: ReadableStream<Uint8Array>, onMessage: (msg: any) => void) {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for await (const chunk of stream) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let nl: number;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      let msg;
+      try {
+        msg = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      onMessage(msg);
+    }
+  }
+}
+
+/** The loader's requests awaiting their answer, by id. */
+function createRequests(send: (msg: unknown) => Promise<void>) {
+  // deno-lint-ignore no-explicit-any
+  const waiting = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  let nextId = 1;
+  return {
+    nextId: () => nextId++,
+    /** Sends `msg` under a new id; `result` settles with the answer to that id. */
+    send<T>(msg: Record<string, unknown>) {
+      const id = nextId++;
+      const result = new Promise<T>((resolve, reject) => waiting.set(id, { resolve, reject }));
+      send({ id, ...msg });
+      return { id, result };
+    },
+    // deno-lint-ignore no-explicit-any
+    answer(msg: any) {
+      const waiter = waiting.get(msg.id);
+      if (!waiter) return;
+      waiting.delete(msg.id);
+      if (msg.ok) waiter.resolve(msg.result);
+      else waiter.reject(new Error(`load generator: ${msg.error}`));
+    },
+    failAll(error: Error) {
+      for (const w of waiting.values()) w.reject(error);
+      waiting.clear();
+    },
+  };
+}
+
 /** Starts bench/load.mjs under Node and speaks its line protocol. */
 export async function startLoader(): Promise<Loader> {
-  const child = new Deno.Command("node", {
-    args: [join(ROOT, "bench", "load.mjs")],
-    cwd: ROOT,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = new Deno.Command("node", { args: [join(ROOT, "bench", "load.mjs")], cwd: ROOT, stdin: "piped", stdout: "piped", stderr: "piped" })
+    .spawn();
   const err = tail(child.stderr);
   const writer = child.stdin.getWriter();
   const encoder = new TextEncoder();
   const send = (msg: unknown) => writer.write(encoder.encode(JSON.stringify(msg) + "\n"));
-  // deno-lint-ignore no-explicit-any
-  const pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
-  let nextId = 1;
+  const requests = createRequests(send);
   let ready: (info: { node: string; autocannon: string }) => void = () => {};
   const readyInfo = new Promise<{ node: string; autocannon: string }>((r) => (ready = r));
   let exited = false;
 
-  const reading = (async () => {
-    const decoder = new TextDecoder();
-    let buffer = "";
-    for await (const chunk of child.stdout) {
-      buffer += decoder.decode(chunk, { stream: true });
-      let nl: number;
-      while ((nl = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        let msg;
-        try {
-          msg = JSON.parse(line);
-        } catch {
-          continue;
-        }
-        if (msg.ready) ready({ node: msg.node, autocannon: msg.autocannon });
-        const waiter = pending.get(msg.id);
-        if (!waiter) continue;
-        pending.delete(msg.id);
-        if (msg.ok) waiter.resolve(msg.result);
-        else waiter.reject(new Error(`load generator: ${msg.error}`));
-      }
-    }
-  })();
+  const reading = readJsonLines(child.stdout, (msg) => {
+    if (msg.ready) ready({ node: msg.node, autocannon: msg.autocannon });
+    requests.answer(msg);
+  });
   const status = child.status.then((s) => {
     exited = true;
-    for (const w of pending.values()) w.reject(new Error(`the load generator exited (${s.code}): ${err.text().slice(-2000)}`));
-    pending.clear();
+    requests.failAll(new Error(`the load generator exited (${s.code}): ${err.text().slice(-2000)}`));
     return s;
   });
 
@@ -189,13 +212,11 @@ export async function startLoader(): Promise<Loader> {
   ]);
 
   function start(spec: LoadSpec) {
-    const id = nextId++;
-    const result = new Promise<LoadResult>((resolve, reject) => pending.set(id, { resolve, reject }));
-    send({ id, op: "run", spec });
+    const { id, result } = requests.send<LoadResult>({ op: "run", spec });
     return {
       result,
       stop: () => {
-        send({ id: nextId++, op: "stop", target: id });
+        send({ id: requests.nextId(), op: "stop", target: id });
       },
     };
   }
@@ -204,12 +225,7 @@ export async function startLoader(): Promise<Loader> {
     ...info,
     start,
     run: (spec) => start(spec).result,
-    rounds(specs, rounds) {
-      const id = nextId++;
-      const result = new Promise<LoadResult[]>((resolve, reject) => pending.set(id, { resolve, reject }));
-      send({ id, op: "rounds", specs, rounds });
-      return result;
-    },
+    rounds: (specs, rounds) => requests.send<LoadResult[]>({ op: "rounds", specs, rounds }).result,
     async close() {
       if (!exited) {
         await send({ op: "exit" }).catch(() => {});

@@ -37,7 +37,7 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, in
 }
 
 export interface Api {
-  call<T = any>(method: string, path: string, token: string, body?: unknown): Promise<T>;
+  call<T = unknown>(method: string, path: string, token: string, body?: unknown): Promise<T>;
   createSecret(token: string, name: string, value: string): Promise<{ id: string }>;
 }
 
