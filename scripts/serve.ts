@@ -5,12 +5,15 @@
  * http://127.0.0.1:54321/functions/v1/secrets. Where pg_cron is missing it runs the same job
  * functions on a timer. Also answers POST /auth/v1/admin/users (service role), a stand-in
  * for Supabase Auth's admin API, so local users exist before they first call.
+ *
+ * A PGlite data dir is held under its lock (scripts/lib/data-dir-lock.ts) from open to
+ * shutdown, so a second process on it stops with one line; once listening, the server writes
+ * its URL into the lock file, where `npm run token` finds it whatever the PORT.
  */
 import { ConfigError, loadConfig } from "../shared/config.ts";
 import { createRuntime } from "../shared/runtime.ts";
-import { migrateLocal, openDatabase } from "./lib/local.ts";
+import { type LocalDatabase, migrateLocal, openDatabase } from "./lib/local.ts";
 import { createFunctionHandler, FUNCTION_PREFIX } from "./lib/function-handler.ts";
-import type { Database } from "../shared/db/database.ts";
 
 function fail(message: string): never {
   console.error(`sigyl: ${message}`);
@@ -25,7 +28,7 @@ async function main() {
     fail(err instanceof ConfigError ? err.message : String(err));
   }
 
-  let db: Database;
+  let db: LocalDatabase;
   try {
     db = await openDatabase(config);
   } catch (err) {
@@ -57,7 +60,7 @@ async function main() {
     app: runtime.app, authenticate: runtime.authenticate, db, production: config.production,
   });
 
-  let server: Deno.HttpServer;
+  let server: Deno.HttpServer<Deno.NetAddr>;
   try {
     server = Deno.serve({ hostname: config.host, port: config.port, onListen: () => {} }, handler);
   } catch (err) {
@@ -66,12 +69,17 @@ async function main() {
     fail(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
   }
 
-  const base = `http://${config.host}:${config.port}${FUNCTION_PREFIX}/secrets`;
+  const { hostname, port } = server.addr;
+  const origin = `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+  // In the data dir's lock file, so `npm run token` finds this server whatever PORT it has.
+  db.advertise(origin);
+  const base = `${origin}${FUNCTION_PREFIX}/secrets`;
   console.log(`sigyl: serving ${base}`);
   console.log(`sigyl: database: ${db.kind === "pglite" ? `embedded PGlite at ${db.location}` : `PostgreSQL ${db.location}`}`);
   console.log(`sigyl: scheduled jobs: ${cron ? "pg_cron" : `local timer every ${config.jobIntervalSeconds}s`}`);
   console.log(`sigyl: get a token:  npm run token -- alice@example.com   (service role: npm run token -- --service)`);
   console.log(`sigyl: try:          curl ${base}/health`);
+  console.log(`sigyl: walk-through: ${port === 54321 ? "" : `PORT=${port} `}sh scripts/try-it.sh`);
 
   let closing = false;
   const shutdown = async () => {

@@ -39,8 +39,10 @@ export function createFunctionHandler(options: FunctionHandlerOptions) {
     const url = new URL(req.url);
     if (url.pathname === `${FUNCTION_PREFIX}/secrets` || url.pathname.startsWith(`${FUNCTION_PREFIX}/secrets/`)) {
       url.pathname = url.pathname.slice(FUNCTION_PREFIX.length);
+      // Built from its parts: `new Request(url, req)` would copy `req.signal`, and reading a
+      // served request's signal makes Deno warn about its legacy abort on the first request.
+      const forwarded = new Request(url, { method: req.method, headers: req.headers, body: req.body });
       // As the hosted gateway does: append the address this request really came from.
-      const forwarded = new Request(url, req);
       const xff = req.headers.get("x-forwarded-for");
       forwarded.headers.set("x-forwarded-for", xff ? `${xff}, ${info.remoteAddr.hostname}` : info.remoteAddr.hostname);
       return app.fetch(forwarded);

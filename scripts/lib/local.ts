@@ -3,19 +3,45 @@
  * database the configuration names, migrating it, local users, and Supabase-shaped tokens.
  */
 import { mkdir } from "node:fs/promises";
-import { dirname, fromFileUrl, isAbsolute, join } from "./paths.ts";
+import { dirname, isAbsolute, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { SignJWT } from "jose";
 import type { Config } from "../../shared/config.ts";
 import type { Database } from "../../shared/db/database.ts";
 import { migrate } from "../../shared/db/migrate.ts";
 import { createPostgresDatabase } from "../../shared/db/postgres.ts";
+import { type DataDirLock, lockDataDir } from "./data-dir-lock.ts";
 
-export const ROOT = join(dirname(fromFileUrl(import.meta.url)), "..", "..");
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const MIGRATIONS_DIR = join(ROOT, "supabase", "migrations");
 export const STAND_IN_PATH = join(ROOT, "supabase", "local", "platform.sql");
 
-/** PGlite under the data dir by default; PostgreSQL when DATABASE_URL is set. */
-export async function openDatabase(config: Config): Promise<Database> {
+/** A database opened by a local script. */
+export interface LocalDatabase extends Database {
+  /** Records where this process serves, so `npm run token` finds it (PGlite; a no-op on PostgreSQL). */
+  advertise(url: string): void;
+}
+
+/** The PGlite data dir the configuration names, as a path (relative ones are under the project). */
+export function dataDirPath(config: Config): string {
+  return isAbsolute(config.dataDir) ? config.dataDir : join(ROOT, config.dataDir);
+}
+
+/**
+ * Takes the PGlite data dir's lock (creating the directory if needed) or throws
+ * `DataDirInUse` naming the process that holds it.
+ */
+export async function lockLocalDataDir(config: Config): Promise<DataDirLock> {
+  const path = dataDirPath(config);
+  await mkdir(path, { recursive: true });
+  return lockDataDir(path, config.dataDir);
+}
+
+/**
+ * PostgreSQL when DATABASE_URL is set; otherwise PGlite under the data dir, held under its
+ * lock (taken here unless `lock` is one already held) until `close()`.
+ */
+export async function openDatabase(config: Config, options: { lock?: DataDirLock } = {}): Promise<LocalDatabase> {
   if (config.databaseUrl) {
     const db = createPostgresDatabase(config.databaseUrl, config.db);
     try {
@@ -24,12 +50,27 @@ export async function openDatabase(config: Config): Promise<Database> {
       await db.close().catch(() => {});
       throw new Error(`cannot reach DATABASE_URL (${db.location}): ${(err as Error).message || (err as { code?: string }).code}`);
     }
-    return db;
+    return Object.assign(db, { advertise: () => {} });
   }
-  const path = isAbsolute(config.dataDir) ? config.dataDir : join(ROOT, config.dataDir);
-  await mkdir(path, { recursive: true });
-  const { createPgliteDatabase } = await import("../../shared/db/pglite.ts");
-  return await createPgliteDatabase({ dataDir: path });
+  const lock = options.lock ?? await lockLocalDataDir(config);
+  try {
+    const { createPgliteDatabase } = await import("../../shared/db/pglite.ts");
+    const db = await createPgliteDatabase({ dataDir: lock.dataDir });
+    const closeDatabase = db.close.bind(db);
+    return Object.assign(db, {
+      advertise: (url: string) => lock.advertise(url),
+      close: async () => {
+        try {
+          await closeDatabase();
+        } finally {
+          lock.release();
+        }
+      },
+    });
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
 }
 
 export function migrateLocal(db: Database) {

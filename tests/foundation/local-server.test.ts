@@ -9,37 +9,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createPostgresDatabase } from "../../shared/db/postgres.ts";
-import { eventually, freePort, runDeno, startDeno } from "../helpers/processes.ts";
+import { eventually, freePort, runDeno, startServer, stopProcess } from "../helpers/processes.ts";
+import { describeOrSkip, needsPostgres } from "../helpers/skip.ts";
 
 const dirs: string[] = [];
 afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-async function boot(env: Record<string, string | undefined>) {
-  const port = await freePort();
-  const server = startDeno("scripts/serve.ts", [], { PORT: String(port), ...env });
-  const base = `http://127.0.0.1:${port}/functions/v1/secrets`;
-  const started = Date.now();
-  const health = await eventually(async () => {
-    if (server.child.exitCode !== null) throw new Error(`server exited: ${server.stderr()}`);
-    const res = await fetch(`${base}/health`);
-    return res.status === 200 ? await res.json() : undefined;
-  }, 60_000);
-  return { server, port, base, health, bootMs: Date.now() - started };
-}
-
-async function stop(server: ReturnType<typeof startDeno>) {
-  server.child.kill("SIGINT");
-  return await server.exited;
-}
-
 describe("npm start on embedded PGlite", () => {
   it("serves health within 30 s, issues working tokens, stops cleanly on Ctrl-C and keeps its data", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "sigyl-data-"));
     dirs.push(dataDir);
     const env = { SIGYL_DATA_DIR: dataDir, DATABASE_URL: undefined };
-    const first = await boot(env);
+    const first = await startServer(env);
     expect(first.bootMs).toBeLessThan(30_000);
     expect(first.health.data.database).toMatchObject({ kind: "pglite", reachable: true });
     expect(first.server.output()).toContain(`serving ${first.base}`);
@@ -60,16 +43,16 @@ describe("npm start on embedded PGlite", () => {
       body: JSON.stringify({ name: "KEPT", value: "kept-across-restarts" }),
     });
     expect(created.status).toBe(201);
-    expect(await stop(first.server)).toBe(0);
+    expect(await stopProcess(first.server)).toBe(0);
     expect(first.server.output()).toContain("shutting down");
 
-    const second = await boot(env);
+    const second = await startServer(env);
     expect(second.server.output()).toContain("0 applied now");
     const again = await runDeno("scripts/token.ts", ["alice@example.com"], { ...env, PORT: String(second.port) });
     expect(JSON.parse(Buffer.from(again.stdout.trim().split(".")[1], "base64url").toString()).sub).toBe(claims.sub);
     const value = await fetch(`${second.base}/${(await created.json()).data.id}/value`, { headers: { authorization: `Bearer ${again.stdout.trim()}` } });
     expect((await value.json()).data.value).toBe("kept-across-restarts");
-    expect(await stop(second.server)).toBe(0);
+    expect(await stopProcess(second.server)).toBe(0);
 
     const service = await runDeno("scripts/token.ts", ["--service"], env);
     expect(JSON.parse(Buffer.from(service.stdout.trim().split(".")[1], "base64url").toString())).toMatchObject({ role: "service_role" });
@@ -79,7 +62,7 @@ describe("npm start on embedded PGlite", () => {
     const dataDir = await mkdtemp(join(tmpdir(), "sigyl-data-"));
     dirs.push(dataDir);
     const env = { SIGYL_DATA_DIR: dataDir, DATABASE_URL: undefined, SIGYL_JOB_INTERVAL_SECONDS: "1" };
-    const { server, base, port } = await boot(env);
+    const { server, base, port } = await startServer(env);
     try {
       expect(server.output()).toContain("scheduled jobs: local timer every 1s");
       const token = (await runDeno("scripts/token.ts", ["timer@example.com"], { ...env, PORT: String(port) })).stdout.trim();
@@ -98,7 +81,7 @@ describe("npm start on embedded PGlite", () => {
       expect(audit.data.items).toHaveLength(1);
       expect(audit.data.items[0].actorType).toBe("system");
     } finally {
-      expect(await stop(server)).toBe(0);
+      expect(await stopProcess(server)).toBe(0);
     }
   });
 
@@ -126,7 +109,7 @@ describe("npm start on embedded PGlite", () => {
   });
 });
 
-describe.runIf(process.env.DATABASE_URL)("npm start on PostgreSQL", () => {
+describeOrSkip("npm start on PostgreSQL", needsPostgres, () => {
   it("migrates an empty database and serves health", async () => {
     const admin = createPostgresDatabase(process.env.DATABASE_URL!, { max: 1 });
     const name = `sigyl_start_${Math.random().toString(36).slice(2, 8)}`;
@@ -134,10 +117,10 @@ describe.runIf(process.env.DATABASE_URL)("npm start on PostgreSQL", () => {
     const url = new URL(process.env.DATABASE_URL!);
     url.pathname = `/${name}`;
     try {
-      const { server, health } = await boot({ DATABASE_URL: url.toString() });
+      const { server, health } = await startServer({ DATABASE_URL: url.toString() });
       expect(health.data.database).toMatchObject({ kind: "postgres", reachable: true });
       expect(server.output()).toMatch(/migrations: \d+ applied now/);
-      expect(await stop(server)).toBe(0);
+      expect(await stopProcess(server)).toBe(0);
     } finally {
       await admin.query(`drop database ${name} with (force)`);
       await admin.close();

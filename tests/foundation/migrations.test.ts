@@ -12,6 +12,7 @@ import { createPgliteDatabase } from "../../shared/db/pglite.ts";
 import { createPostgresDatabase } from "../../shared/db/postgres.ts";
 import { listMigrations, migrate, MigrationError, splitStatements } from "../../shared/db/migrate.ts";
 import { MIGRATIONS_DIR, migrateLocal, ROOT, STAND_IN_PATH } from "../../scripts/lib/local.ts";
+import { describeOrSkip, needsPostgres } from "../helpers/skip.ts";
 
 const run = promisify(execFile);
 const pgUrl = process.env.DATABASE_URL;
@@ -95,7 +96,7 @@ describe("migration files", () => {
   });
 });
 
-describe.runIf(pgUrl)("migrations on PostgreSQL with the real Supabase CLI", () => {
+describeOrSkip("migrations on PostgreSQL with the real Supabase CLI", needsPostgres, () => {
   it("supabase db push applies every migration to an empty database; our runner then sees the same history", async () => {
     const admin = createPostgresDatabase(pgUrl!, { max: 1 });
     const name = `sigyl_cli_${Math.random().toString(36).slice(2, 8)}`;
@@ -128,5 +129,3 @@ describe.runIf(pgUrl)("migrations on PostgreSQL with the real Supabase CLI", () 
     }
   });
 });
-
-if (!pgUrl) console.log("[sigyl tests] skipped: the Supabase CLI push test needs DATABASE_URL (PostgreSQL)");

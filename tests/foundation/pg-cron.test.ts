@@ -3,10 +3,11 @@
  * the test calling the job function. Runs where the database has pg_cron attached (CI,
  * scripts/setup-postgres.sh); elsewhere it says why it is skipped.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { createPostgresDatabase } from "../../shared/db/postgres.ts";
 import { auditOf, createHarness, type Harness } from "../helpers/harness.ts";
 import { eventually } from "../helpers/processes.ts";
+import { describeOrSkip } from "../helpers/skip.ts";
 
 async function cronReason(): Promise<string | null> {
   if (!process.env.DATABASE_URL) return "needs DATABASE_URL (PostgreSQL with pg_cron)";
@@ -23,10 +24,7 @@ async function cronReason(): Promise<string | null> {
   }
 }
 
-const reason = await cronReason();
-if (reason) console.log(`[sigyl tests] skipped: pg_cron run: ${reason}`);
-
-describe.skipIf(reason !== null)("pg_cron", () => {
+describeOrSkip("pg_cron", await cronReason(), () => {
   let h: Harness;
   beforeAll(async () => {
     h = await createHarness();

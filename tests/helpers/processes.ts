@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { ROOT } from "../../scripts/lib/local.ts";
+import { eventually } from "../../scripts/lib/poll.ts";
 
 export const DENO = join(ROOT, "node_modules", ".bin", "deno");
 
@@ -44,4 +45,24 @@ export async function runDeno(script: string, args: string[], env: Record<string
   return { code, stdout: p.output(), stderr: p.stderr() };
 }
 
-export { eventually } from "../../scripts/lib/poll.ts";
+/** `npm start` on a free port, once its health route answers 200. */
+export async function startServer(env: Record<string, string | undefined>) {
+  const port = await freePort();
+  const server = startDeno("scripts/serve.ts", [], { PORT: String(port), ...env });
+  const base = `http://127.0.0.1:${port}/functions/v1/secrets`;
+  const started = Date.now();
+  const health = await eventually(async () => {
+    if (server.child.exitCode !== null) throw new Error(`server exited: ${server.stderr()}`);
+    const res = await fetch(`${base}/health`);
+    return res.status === 200 ? await res.json() : undefined;
+  }, 60_000);
+  return { server, port, base, health, bootMs: Date.now() - started };
+}
+
+/** Stops a started process as Ctrl-C (or `signal`) would; resolves to its exit code. */
+export async function stopProcess(process: Started, signal: NodeJS.Signals = "SIGINT") {
+  process.child.kill(signal);
+  return await process.exited;
+}
+
+export { eventually };
