@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { isoDate, uuid } from "../http/validation.ts";
 
-export const AUDIT_ACTIONS = [
+const AUDIT_ACTIONS = [
   "created", "accessed", "updated", "rotated", "deleted", "restored", "purged", "shared", "unshared",
   "expired", "denied", "key_rotated", "bound", "unbound",
 ] as const;

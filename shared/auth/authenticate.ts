@@ -39,7 +39,7 @@ export type Authenticator = (headers: Headers, options?: { deploymentTokens?: bo
 export const unauthenticated = () => appError("unauthenticated");
 
 /** Compares two strings in time independent of where they differ. */
-export function timingSafeEqual(a: string, b: string): boolean {
+function timingSafeEqual(a: string, b: string): boolean {
   const x = new TextEncoder().encode(a);
   const y = new TextEncoder().encode(b);
   let diff = x.length ^ y.length;

@@ -13,7 +13,7 @@
  */
 import type { Keyring } from "./keyring.ts";
 
-export const ENC_FORMAT = 1;
+const ENC_FORMAT = 1;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const DEK_BYTES = 32;

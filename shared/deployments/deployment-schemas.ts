@@ -2,8 +2,8 @@
 import { z } from "zod";
 import { int4, uuid } from "../http/validation.ts";
 
-export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-export const MAX_BINDINGS = 500;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const MAX_BINDINGS = 500;
 
 export const deploymentParam = z.strictObject({ id: uuid });
 export const tokenParams = z.strictObject({ id: uuid, tokenId: uuid });

@@ -9,7 +9,7 @@ import { sha256Base64, toBase64Url } from "../bytes.ts";
 import type { Queryable } from "../db/database.ts";
 import { deploymentOfToken } from "./deployment-dal.ts";
 
-export const DEPLOYMENT_TOKEN_PREFIX = "sgd_";
+const DEPLOYMENT_TOKEN_PREFIX = "sgd_";
 
 const FORM = /^sgd_[A-Za-z0-9_-]{43}$/;
 

@@ -28,7 +28,7 @@ const SECRET_COLUMNS = `s.id, s.user_id, s.name, s.secret_type::text as secret_t
   s.is_active, s.expires_at, s.current_version, s.created_at, s.updated_at, s.deleted_at`;
 
 /** A sealed value as bytea parameters ($n::text decoded in SQL). */
-export function sealedParams(sealed: SealedValue): [string, string, string, number] {
+function sealedParams(sealed: SealedValue): [string, string, string, number] {
   return [toBase64(sealed.iv), toBase64(sealed.ciphertext), toBase64(sealed.wrappedDek), sealed.kekVersion];
 }
 

@@ -7,7 +7,7 @@ import { z } from "zod";
 import { int4, isoDate, uuid } from "../http/validation.ts";
 import { GRANT_LEVELS, type Permission } from "./permissions.ts";
 
-export const SECRET_TYPES = ["api_key", "database_url", "jwt_secret", "custom"] as const;
+const SECRET_TYPES = ["api_key", "database_url", "jwt_secret", "custom"] as const;
 export const MAX_VALUE_BYTES = 64 * 1024;
 
 export const secretName = z.string().regex(
@@ -21,7 +21,7 @@ export const storableText = (s: string) => !s.includes("\u0000") && !LONE_SURROG
 const text = () => z.string().refine(storableText, "must be well-formed Unicode without NUL characters");
 
 /** Values are encrypted, never stored as text: NUL is fine, but they must encode to UTF-8 as sent. */
-export const secretValue = z.string()
+const secretValue = z.string()
   .refine((v) => !LONE_SURROGATE.test(v), "must be well-formed Unicode")
   .refine((v) => v.length > 0 && utf8Length(v) <= MAX_VALUE_BYTES, `must be 1 byte to ${MAX_VALUE_BYTES} bytes of UTF-8`);
 const tags = z.array(text().min(1).max(64)).max(20);

@@ -27,7 +27,7 @@ export interface SecretServiceDeps {
   log?: (event: string, fields: Record<string, unknown>) => void;
 }
 
-export function toSecretDto(row: dal.SecretRow, now: Date): SecretDto {
+function toSecretDto(row: dal.SecretRow, now: Date): SecretDto {
   const expired = row.expires_at !== null && new Date(row.expires_at) <= now;
   return {
     id: row.id,
