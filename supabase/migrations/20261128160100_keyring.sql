@@ -49,4 +49,6 @@ as $$
     join vault.decrypted_secrets s on s.id = k.vault_secret_id
    order by k.version
 $$;
+comment on function private.load_keyring() is
+  'KEK material for the function''s keyring, read from Vault once per instance. Owner only: no REST role may see a key.';
 revoke all on function private.load_keyring() from public, anon, authenticated, service_role;

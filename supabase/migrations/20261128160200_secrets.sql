@@ -22,6 +22,8 @@ as $$
   select coalesce(cardinality(tags), 0) <= 20
      and not exists (select 1 from unnest(tags) t where t is null or char_length(t) not between 1 and 64)
 $$;
+comment on function private.tags_are_valid(text[]) is
+  'The check on secrets.tags (at most 20 tags of 1-64 characters), in a function because a check constraint cannot hold a subquery.';
 
 create table public.secrets (
   id uuid primary key default extensions.gen_random_uuid(),
@@ -102,6 +104,8 @@ begin
   return new;
 end
 $$;
+comment on function private.forbid_version_rewrite() is
+  'Trigger: a version''s value never changes, so an old read stays true; only the KEK rotation may change wrapped_dek and kek_version.';
 create trigger secret_versions_immutable before update on public.secret_versions
   for each row execute function private.forbid_version_rewrite();
 
@@ -110,18 +114,34 @@ create trigger secret_versions_immutable before update on public.secret_versions
 -- 'owner' | 'admin' | 'write' | 'read' | 'use' | null (not visible). The service role is
 -- treated as owner of everything. Security definer so RLS policies can call it without
 -- recursing through the policies of secret_permissions.
+--
+-- The hot helpers here are PL/pgSQL, not SQL: a SQL function that cannot be inlined (security
+-- definer, or SET search_path) is parsed and planned again in every statement that calls it,
+-- while PL/pgSQL keeps its plans for the session. caller_permission runs in every value read,
+-- write and listing.
 create or replace function private.caller_permission(p_secret_id uuid) returns text
-language sql stable security definer set search_path = ''
+language plpgsql stable security definer set search_path = ''
 as $$
-  select case
-           when (select auth.role()) = 'service_role' then 'owner'
-           when s.user_id = (select auth.uid()) then 'owner'
-           else (select p.permission::text from public.secret_permissions p
-                  where p.secret_id = s.id and p.user_id = (select auth.uid()))
-         end
-    from public.secrets s
-   where s.id = p_secret_id
+declare
+  caller uuid := auth.uid();
+  owner_id uuid;
+  level text;
+begin
+  select s.user_id into owner_id from public.secrets s where s.id = p_secret_id;
+  if not found then
+    return null;
+  end if;
+  if auth.role() = 'service_role' or owner_id = caller then
+    return 'owner';
+  end if;
+  select p.permission::text into level
+    from public.secret_permissions p
+   where p.secret_id = p_secret_id and p.user_id = caller;
+  return level;
+end
 $$;
+comment on function private.caller_permission(uuid) is
+  'The caller''s level on a secret: owner (also the service role), admin, write, read, use, or null when it is not visible.';
 
 create or replace function private.permission_rank(level text) returns int
 language sql immutable set search_path = ''
@@ -129,15 +149,23 @@ as $$
   select case level when 'owner' then 5 when 'admin' then 4 when 'write' then 3
                     when 'read' then 2 when 'use' then 1 else 0 end
 $$;
+comment on function private.permission_rank(text) is
+  'Orders the levels caller_permission returns (owner 5 … use 1, none 0), so a helper can require "at least" a level.';
 
--- Secret ids shared with the caller at `min_level` or above.
+-- Secret ids shared with the caller at `min_level` or above. PL/pgSQL for its session-long
+-- plan, like caller_permission.
 create or replace function private.shared_secret_ids(min_level public.secret_permission default 'use')
 returns setof uuid
-language sql stable security definer set search_path = ''
+language plpgsql stable security definer set search_path = ''
 as $$
-  select p.secret_id from public.secret_permissions p
-   where p.user_id = (select auth.uid()) and p.permission >= min_level
+begin
+  return query
+    select p.secret_id from public.secret_permissions p
+     where p.user_id = auth.uid() and p.permission >= min_level;
+end
 $$;
+comment on function private.shared_secret_ids(public.secret_permission) is
+  'Ids of the secrets shared with the caller at min_level or above (policies use it as = any (array(...))).';
 
 revoke all on all functions in schema private from public, anon;
 grant execute on function private.caller_permission(uuid), private.permission_rank(text),
@@ -158,19 +186,30 @@ alter table public.secrets enable row level security;
 alter table public.secret_versions enable row level security;
 alter table public.secret_permissions enable row level security;
 
+-- The policies name a set of secrets as `= any (array(select …))`, not `in (select …)`: the
+-- array is computed once (an InitPlan) and is an indexable condition, so "own or shared"
+-- becomes index scans under a BitmapOr. An OR with a hashed `in` subplan cannot use an index
+-- and reads the whole table.
+
 create policy "Owners and grantees see a secret's metadata; once deleted, only its owner and admins"
   on public.secrets for select to authenticated
   using (user_id = (select auth.uid())
-         or id in (select private.shared_secret_ids('admin'))
-         or (deleted_at is null and id in (select private.shared_secret_ids('use'))));
+         or id = any (array(select private.shared_secret_ids('admin')))
+         or (deleted_at is null and id = any (array(select private.shared_secret_ids('use')))));
+comment on policy "Owners and grantees see a secret's metadata; once deleted, only its owner and admins" on public.secrets is
+  'A deleted secret is hidden from grantees below admin: only those who may restore it keep seeing it.';
 
 create policy "Owners and grantees with read can list a secret's versions"
   on public.secret_versions for select to authenticated
-  using (secret_id in (select s.id from public.secrets s where s.user_id = (select auth.uid()))
-         or secret_id in (select private.shared_secret_ids('read')));
+  using (secret_id = any (array(select s.id from public.secrets s where s.user_id = (select auth.uid())))
+         or secret_id = any (array(select private.shared_secret_ids('read'))));
+comment on policy "Owners and grantees with read can list a secret's versions" on public.secret_versions is
+  'Version history is part of reading a secret, so use alone (bind, never see) does not show it; the ciphertext columns are not granted at all.';
 
 create policy "Grantees see their own grant; owners and admins see every grant of the secret"
   on public.secret_permissions for select to authenticated
   using (user_id = (select auth.uid())
-         or secret_id in (select s.id from public.secrets s where s.user_id = (select auth.uid()))
-         or secret_id in (select private.shared_secret_ids('admin')));
+         or secret_id = any (array(select s.id from public.secrets s where s.user_id = (select auth.uid())))
+         or secret_id = any (array(select private.shared_secret_ids('admin'))));
+comment on policy "Grantees see their own grant; owners and admins see every grant of the secret" on public.secret_permissions is
+  'Who else holds a secret is for those who manage its grants; a grantee learns only its own level.';

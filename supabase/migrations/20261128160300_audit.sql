@@ -45,14 +45,43 @@ begin
   raise exception 'the audit log is append-only' using errcode = 'P0001';
 end
 $$;
+comment on function private.forbid_audit_change() is
+  'Trigger: the audit trail is append-only, for the table owner too, so no role can rewrite or erase what happened.';
 create trigger secret_access_logs_no_update before update or delete on public.secret_access_logs
   for each row execute function private.forbid_audit_change();
 create trigger secret_access_logs_no_truncate before truncate on public.secret_access_logs
   for each statement execute function private.forbid_audit_change();
 
--- Writes one audit row for the current caller. Actor, ip, user agent and request id come
--- from the request settings the function (or PostgREST) put on the transaction; a caller
--- with no claims at all is the database itself (pg_cron): actor type 'system'.
+-- Who is acting, from the request settings the function (or PostgREST) put on the
+-- transaction; no claims at all is the database itself (pg_cron): 'system'. In one place, so
+-- write_audit and env resolution's batch of audit rows apply the same rules.
+create or replace function private.audit_actor()
+returns table (actor_type public.audit_actor_type, actor_id uuid, deployment_id uuid,
+               ip text, user_agent text, request_id text)
+language plpgsql stable security definer set search_path = ''
+as $$
+declare
+  claims jsonb := nullif(current_setting('request.jwt.claims', true), '')::jsonb;
+  headers jsonb := nullif(current_setting('request.headers', true), '')::jsonb;
+begin
+  actor_type := case
+    when claims is null then 'system'
+    when claims ->> 'sigyl_actor' = 'deployment' then 'deployment'
+    when claims ->> 'role' = 'service_role' then 'service'
+    else 'user'
+  end;
+  actor_id := case when actor_type = 'user' then nullif(claims ->> 'sub', '')::uuid end;
+  deployment_id := nullif(claims ->> 'deployment_id', '')::uuid;
+  ip := nullif(btrim(split_part(headers ->> 'x-forwarded-for', ',', 1)), '');
+  user_agent := left(headers ->> 'user-agent', 512);
+  request_id := left(headers ->> 'x-request-id', 128);
+  return next;
+end
+$$;
+comment on function private.audit_actor() is
+  'The acting party and request metadata of the current transaction, as audit rows record them. Owner only.';
+
+-- Writes one audit row for the current caller, as private.audit_actor() names it.
 create or replace function private.write_audit(
   p_secret_id uuid,
   p_secret_name text,
@@ -65,31 +94,18 @@ create or replace function private.write_audit(
 ) returns void
 language plpgsql security definer set search_path = ''
 as $$
-declare
-  claims jsonb := nullif(current_setting('request.jwt.claims', true), '')::jsonb;
-  headers jsonb := nullif(current_setting('request.headers', true), '')::jsonb;
-  actor public.audit_actor_type;
 begin
-  actor := case
-    when claims is null then 'system'
-    when claims ->> 'sigyl_actor' = 'deployment' then 'deployment'
-    when claims ->> 'role' = 'service_role' then 'service'
-    else 'user'
-  end;
   insert into public.secret_access_logs
     (secret_id, secret_name, owner_id, actor_id, actor_type, action, version, deployment_id,
      ip, user_agent, request_id, outcome, details)
-  values
-    (p_secret_id, p_secret_name, p_owner_id,
-     case when actor = 'user' then nullif(claims ->> 'sub', '')::uuid end,
-     actor, p_action, p_version,
-     coalesce(p_deployment_id, nullif(claims ->> 'deployment_id', '')::uuid),
-     nullif(btrim(split_part(headers ->> 'x-forwarded-for', ',', 1)), ''),
-     left(headers ->> 'user-agent', 512),
-     left(headers ->> 'x-request-id', 128),
-     p_outcome, coalesce(p_details, '{}'::jsonb));
+  select p_secret_id, p_secret_name, p_owner_id, a.actor_id, a.actor_type, p_action, p_version,
+         coalesce(p_deployment_id, a.deployment_id), a.ip, a.user_agent, a.request_id,
+         p_outcome, coalesce(p_details, '{}'::jsonb)
+    from private.audit_actor() a;
 end
 $$;
+comment on function private.write_audit(uuid, text, uuid, public.audit_action, int, jsonb, text, uuid) is
+  'Appends one audit row in the caller''s transaction, so an event and its row commit or roll back together. Owner only.';
 
 -- Triggers: every change to secrets, versions and grants writes its row ------------------
 
@@ -141,6 +157,8 @@ begin
   return new;
 end
 $$;
+comment on function private.audit_secret_change() is
+  'Trigger: every change to a secret''s row (create, edit, delete, restore, expiry, purge) writes its audit row, whoever makes it.';
 create trigger secrets_audit after insert or update or delete on public.secrets
   for each row execute function private.audit_secret_change();
 
@@ -159,6 +177,8 @@ begin
   return new;
 end
 $$;
+comment on function private.audit_version_insert() is
+  'Trigger: a new value version after the first is audited as rotated (with restoredFrom for a roll back).';
 create trigger secret_versions_audit after insert on public.secret_versions
   for each row execute function private.audit_version_insert();
 
@@ -182,10 +202,13 @@ begin
   return null;
 end
 $$;
+comment on function private.audit_permission_change() is
+  'Trigger: granting, changing and revoking a level are audited as shared / unshared, naming the grantee.';
 create trigger secret_permissions_audit after insert or update or delete on public.secret_permissions
   for each row execute function private.audit_permission_change();
 
-revoke all on function private.write_audit(uuid, text, uuid, public.audit_action, int, jsonb, text, uuid),
+revoke all on function private.audit_actor(),
+  private.write_audit(uuid, text, uuid, public.audit_action, int, jsonb, text, uuid),
   private.audit_secret_change(), private.audit_version_insert(), private.audit_permission_change(),
   private.forbid_audit_change()
   from public, anon, authenticated, service_role;
@@ -197,8 +220,11 @@ revoke all on sequence public.secret_access_logs_id_seq from anon, authenticated
 grant select on public.secret_access_logs to authenticated, service_role;
 alter table public.secret_access_logs enable row level security;
 
+-- `= any (array(select …))` for an indexable condition, as the policies of the secrets tables.
 create policy "Users see their own actions, and every event on secrets they own or administer"
   on public.secret_access_logs for select to authenticated
   using (actor_id = (select auth.uid())
          or owner_id = (select auth.uid())
-         or secret_id in (select private.shared_secret_ids('admin')));
+         or secret_id = any (array(select private.shared_secret_ids('admin'))));
+comment on policy "Users see their own actions, and every event on secrets they own or administer" on public.secret_access_logs is
+  'Matches on the owner at the time of the event, so owners keep the trail of purged secrets; a grantee below admin sees only its own actions, never who else reads.';

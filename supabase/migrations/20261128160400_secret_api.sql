@@ -20,6 +20,8 @@ begin
   end if;
 end
 $$;
+comment on function private.lock_secret_for(uuid, text) is
+  'Locks a secret for a change and checks the caller holds p_min_level; an invisible secret is reported as secret_not_found, so existence never leaks.';
 
 create or replace function private.create_secret(
   p_id uuid, p_owner uuid, p_name text, p_type public.secret_type, p_description text,
@@ -53,6 +55,8 @@ begin
   return created;
 end
 $$;
+comment on function private.create_secret(uuid, uuid, text, public.secret_type, text, text[], timestamptz, bytea, bytea, bytea, int) is
+  'Creates a secret and its first sealed version. Users create for themselves; only the service role names another owner.';
 
 -- Metadata edit: only the keys present in the patch change.
 create or replace function private.update_secret(p_id uuid, p_patch jsonb) returns public.secrets
@@ -79,6 +83,8 @@ begin
   return updated;
 end
 $$;
+comment on function private.update_secret(uuid, jsonb) is
+  'Edits metadata (writers and up): only the keys present in the patch change, so a partial update never blanks a field.';
 
 -- New value version with check-and-set on the current version. The row lock serialises
 -- concurrent writers: of N callers holding the same expected version exactly one wins.
@@ -105,6 +111,8 @@ begin
   return updated;
 end
 $$;
+comment on function private.put_value(uuid, int, bytea, bytea, bytea, int, int) is
+  'Adds a value version with check-and-set on the current version (writers and up): of concurrent writers on one version exactly one wins.';
 
 -- The one value read. Writes 'accessed' (or 'denied') in the caller's transaction, so the
 -- ciphertext never leaves without its audit row. Returns an outcome instead of raising so a
@@ -148,6 +156,8 @@ begin
   return next;
 end
 $$;
+comment on function private.read_value(uuid, int) is
+  'The one value read: returns the sealed value with its accessed row, or an outcome with its denied row, so no read goes unaudited.';
 
 -- The ciphertext of version n for a roll back by a writer: decrypted and re-sealed as the
 -- next version by the function; the value never reaches the caller, so no 'accessed' row.
@@ -168,6 +178,8 @@ begin
   if not found then raise exception 'version_not_found' using errcode = 'S0404'; end if;
 end
 $$;
+comment on function private.version_for_rollback(uuid, int) is
+  'A version''s ciphertext for the function to re-seal as the next version (writers and up); the value never reaches the caller, hence no accessed row.';
 
 create or replace function private.set_deleted(p_id uuid, p_deleted boolean) returns public.secrets
 language plpgsql security definer set search_path = ''
@@ -192,6 +204,8 @@ begin
   return updated;
 end
 $$;
+comment on function private.set_deleted(uuid, boolean) is
+  'Soft delete and restore (admins and owners); restore is refused once the recovery window has passed, as the purge job may run at any moment.';
 
 create or replace function private.list_grants(p_id uuid)
 returns table (user_id uuid, email text, permission public.secret_permission, granted_by uuid, granted_at timestamptz)
@@ -207,6 +221,8 @@ begin
      order by p.granted_at, p.user_id;
 end
 $$;
+comment on function private.list_grants(uuid) is
+  'Grants of a secret with the grantees'' emails (admins and owners); auth.users is not readable over REST, hence a definer.';
 
 -- Grants by user id or email; re-granting changes the level.
 create or replace function private.grant_permission(p_id uuid, p_grantee uuid, p_email text, p_permission public.secret_permission)
@@ -235,6 +251,8 @@ begin
       from public.secret_permissions p where p.secret_id = p_id and p.user_id = grantee.id;
 end
 $$;
+comment on function private.grant_permission(uuid, uuid, text, public.secret_permission) is
+  'Grants or changes a level by user id or email (admins and owners); re-granting the same level writes nothing, so no empty audit row.';
 
 -- Admins revoke anyone's grant; a grantee may always drop its own.
 create or replace function private.revoke_permission(p_id uuid, p_grantee uuid) returns void
@@ -251,6 +269,8 @@ begin
   if not found then raise exception 'grant_not_found' using errcode = 'S0404'; end if;
 end
 $$;
+comment on function private.revoke_permission(uuid, uuid) is
+  'Removes a grant: admins and owners remove any, a grantee its own, so nobody is stuck with a share.';
 
 revoke all on function
   private.lock_secret_for(uuid, text),

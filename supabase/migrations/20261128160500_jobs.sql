@@ -31,6 +31,8 @@ begin
   return n;
 end
 $$;
+comment on function private.deactivate_expired_secrets(timestamptz) is
+  'Job: switches off live secrets whose expiry has passed, so listings show them inactive without waiting for a read; each gets one expired audit row.';
 
 -- Removes deleted secrets whose recovery window has passed, with their versions, grants and
 -- bindings (cascade). The audit trigger records 'purged'; earlier audit rows stay.
@@ -47,6 +49,8 @@ begin
   return n;
 end
 $$;
+comment on function private.purge_deleted_secrets(timestamptz) is
+  'Job: removes deleted secrets past the recovery window, with their versions, grants and bindings; their audit rows stay.';
 
 -- Keeps cron.job_run_details from growing without bound (it records every run).
 create or replace function private.trim_job_history(p_now timestamptz default now()) returns int
@@ -63,6 +67,8 @@ begin
   return n;
 end
 $$;
+comment on function private.trim_job_history(timestamptz) is
+  'Job: deletes pg_cron run history older than job_history_retention, which would otherwise grow without bound.';
 
 create or replace function private.run_scheduled_jobs(p_now timestamptz default now()) returns jsonb
 language plpgsql security definer set search_path = ''
@@ -74,6 +80,8 @@ begin
     'trimmed', private.trim_job_history(p_now));
 end
 $$;
+comment on function private.run_scheduled_jobs(timestamptz) is
+  'Every job in one call, for servers without pg_cron (the local server calls it on a timer), so behaviour matches hosted.';
 
 revoke all on function private.deactivate_expired_secrets(timestamptz), private.purge_deleted_secrets(timestamptz),
   private.trim_job_history(timestamptz), private.run_scheduled_jobs(timestamptz)

@@ -102,18 +102,22 @@ comment on function private.begin_key_rotation() is
 
 -- The next batch of versions whose DEK is not wrapped by the active key, locked for the
 -- caller's transaction. Keyset order (secret_id, version) lets one call step past a DEK it
--- could not re-wrap; rows another rotator holds are skipped, not waited for.
+-- could not re-wrap; rows another rotator holds are skipped, not waited for. PL/pgSQL so its
+-- plan is kept for the session: as a SQL function it was planned again for every batch.
 create or replace function private.rewrap_batch_source(p_limit int, p_after_secret uuid default null, p_after_version int default null)
 returns table (secret_id uuid, version int, kek_version int, wrapped_dek text)
-language sql volatile security definer set search_path = ''
+language plpgsql volatile security definer set search_path = ''
 as $$
+begin
+  return query
   select sv.secret_id, sv.version, sv.kek_version, encode(sv.wrapped_dek, 'base64')
     from public.secret_versions sv
    where sv.kek_version in (select k.version from private.key_versions k where k.status <> 'active')
      and (p_after_secret is null or (sv.secret_id, sv.version) > (p_after_secret, p_after_version))
    order by sv.secret_id, sv.version
    limit greatest(p_limit, 0)
-     for update of sv skip locked
+     for update of sv skip locked;
+end
 $$;
 comment on function private.rewrap_batch_source(int, uuid, int) is
   'Up to p_limit versions (after a keyset position) whose DEK is wrapped by a non-active KEK, locked FOR UPDATE SKIP LOCKED; wrapped_dek as base64. Owner only.';
@@ -142,6 +146,17 @@ end
 $$;
 comment on function private.store_rewrapped(int, jsonb) is
   'Writes re-wrapped DEKs (wrapped_dek and kek_version only) under the active KEK and counts them on the open rotation. Owner only.';
+
+-- What a rotation still has to re-wrap: only the DEKs of non-active keys are counted, never
+-- every DEK of the active one.
+create or replace function private.rewrap_remaining() returns bigint
+language sql stable security definer set search_path = ''
+as $$
+  select count(*) from public.secret_versions sv
+   where sv.kek_version in (select k.version from private.key_versions k where k.status <> 'active')
+$$;
+comment on function private.rewrap_remaining() is
+  'DEKs still wrapped by a KEK other than the active one (what a rotation has left). Owner only.';
 
 -- Retires every key that is neither active nor retired and wraps no DEK. When none is left,
 -- the open rotation is complete: it is closed and audited as 'key_rotated'.
@@ -252,6 +267,7 @@ revoke all on function
   private.begin_key_rotation(),
   private.rewrap_batch_source(int, uuid, int),
   private.store_rewrapped(int, jsonb),
+  private.rewrap_remaining(),
   private.finish_key_rotation(),
   private.key_status(),
   private.retire_key(int),

@@ -30,10 +30,13 @@ comment on column public.deployments.required_env is 'Env var names the MCP serv
 create index if not exists deployments_by_owner on public.deployments (user_id);
 
 alter table public.deployments enable row level security;
+-- The table may be the platform's: a policy of this name it already holds gives way to ours.
 drop policy if exists "Owners see their deployments" on public.deployments;
 create policy "Owners see their deployments"
   on public.deployments for select to authenticated
   using (user_id = (select auth.uid()));
+comment on policy "Owners see their deployments" on public.deployments is
+  'A deployment reveals which secrets and env names a user relies on, so only its owner sees it; the platform writes as the service role.';
 
 create table public.deployment_secrets (
   deployment_id uuid not null references public.deployments (id) on delete cascade,
@@ -56,6 +59,8 @@ alter table public.deployment_secrets enable row level security;
 create policy "Deployment owners see the bindings of their deployments"
   on public.deployment_secrets for select to authenticated
   using (deployment_id in (select d.id from public.deployments d where d.user_id = (select auth.uid())));
+comment on policy "Deployment owners see the bindings of their deployments" on public.deployment_secrets is
+  'Bindings follow their deployment: only its owner lists them, even for secrets shared with use only; a secret''s owner learns of them from the bound / unbound audit rows.';
 
 -- Tokens: opaque random strings, stored only as SHA-256; never exposed over REST.
 create table private.deployment_tokens (
@@ -100,6 +105,8 @@ begin
   return null;
 end
 $$;
+comment on function private.audit_binding_change() is
+  'Trigger: binding, rebinding and unbinding are audited as bound / unbound on the secret, with the deployment, so an owner sees where a secret goes.';
 create trigger deployment_secrets_audit after insert or update or delete on public.deployment_secrets
   for each row execute function private.audit_binding_change();
 
@@ -107,11 +114,16 @@ create trigger deployment_secrets_audit after insert or update or delete on publ
 
 -- Every problem, one row each: a required env var without binding, a bound secret deleted,
 -- inactive or expired, a pinned version that does not exist, or an owner who no longer
--- holds at least `use` on the secret.
+-- holds at least `use` on the secret. PL/pgSQL so its plan is kept for the session: env
+-- resolution calls it on every request, and planning it again each time was a large part of
+-- the request's SQL.
 create or replace function private.deployment_problems(p_deployment_id uuid)
 returns table (env_name text, problem text, message text)
-language sql stable security definer set search_path = ''
+language plpgsql stable security definer set search_path = ''
 as $$
+#variable_conflict use_column
+begin
+  return query
   with d as (select * from public.deployments where id = p_deployment_id),
   b as (
     select ds.*, s.id as sid, s.user_id as owner_id, s.deleted_at, s.is_active, s.expires_at,
@@ -124,7 +136,7 @@ as $$
       from d join public.deployment_secrets ds on ds.deployment_id = d.id
       left join public.secrets s on s.id = ds.secret_id
   )
-  select r.env_name, 'unbound', r.env_name || ': required but not bound'
+  select r.env_name, 'unbound'::text, r.env_name || ': required but not bound'
     from d, unnest(d.required_env) as r(env_name)
    where not exists (select 1 from b where b.env_name = r.env_name)
   union all
@@ -139,8 +151,11 @@ as $$
       (b.sid is not null and not b.version_exists, 'version_missing', 'the pinned version does not exist')
     ) as p(failed, problem, message)
    where p.failed
-  order by 1, 2
+  order by 1, 2;
+end
 $$;
+comment on function private.deployment_problems(uuid) is
+  'Every reason a deployment cannot deploy, one row each; the deploy trigger, the API''s report and env resolution share it so they never disagree. Owner only.';
 
 -- The database itself validates a deployment when it moves to deploying, whoever moves it
 -- (the API or the platform in plain SQL), and refuses with one message naming every
@@ -166,6 +181,8 @@ begin
   return null;
 end
 $$;
+comment on function private.validate_deployment() is
+  'Trigger: a deployment entering deploying is checked by the database, whoever moves it, and its versions are fixed; any problem refuses the change.';
 create trigger deployments_validate_on_deploy
   after update of status on public.deployments
   for each row when (new.status = 'deploying' and old.status is distinct from 'deploying')
@@ -187,6 +204,8 @@ begin
   return query select * from private.deployment_problems(p_id);
 end
 $$;
+comment on function private.deployment_report(uuid) is
+  'The problems of a deployment the caller owns (or any, for the service role), for the API''s validation reports.';
 
 -- The deployment if the caller owns it (or is the service role); 404 otherwise.
 create or replace function private.deployment_for(p_id uuid) returns public.deployments
@@ -202,6 +221,8 @@ begin
   return d;
 end
 $$;
+comment on function private.deployment_for(uuid) is
+  'The deployment if the caller owns it or is the service role; deployment_not_found otherwise, so others cannot learn it exists.';
 
 -- Replaces the bindings (a JSON array of {envName, secretId, version}). Each secret must be
 -- usable by the deployment owner (owner, or any grant): otherwise it is reported as not found.
@@ -244,6 +265,8 @@ begin
   return query select * from public.deployment_secrets where deployment_id = p_id order by env_name;
 end
 $$;
+comment on function private.replace_bindings(uuid, jsonb) is
+  'Replaces a deployment''s bindings; a secret its owner cannot use is reported as not found, and nothing changes while it is deploying.';
 
 create or replace function private.create_deployment_token(p_id uuid, p_hash bytea, p_expires_at timestamptz)
 returns private.deployment_tokens
@@ -262,6 +285,8 @@ begin
   return t;
 end
 $$;
+comment on function private.create_deployment_token(uuid, bytea, timestamptz) is
+  'Stores a new deployment token''s hash (the token itself never reaches the database) and audits its issue.';
 
 create or replace function private.list_deployment_tokens(p_id uuid)
 returns table (id uuid, created_by uuid, created_at timestamptz, expires_at timestamptz, revoked_at timestamptz)
@@ -274,6 +299,8 @@ begin
                  from private.deployment_tokens t where t.deployment_id = p_id order by t.created_at desc;
 end
 $$;
+comment on function private.list_deployment_tokens(uuid) is
+  'A deployment''s tokens for its owner or the service role: ids and times only, as the hash is what looks a token up.';
 
 create or replace function private.revoke_deployment_token(p_id uuid, p_token_id uuid) returns void
 language plpgsql security definer set search_path = ''
@@ -288,22 +315,30 @@ begin
     jsonb_build_object('tokenId', p_token_id), 'success', p_id);
 end
 $$;
+comment on function private.revoke_deployment_token(uuid, uuid) is
+  'Revokes a deployment token (idempotent: the first revocation time stays) and audits it.';
 
 -- The deployment a live token opens, or nothing. Called by the connection owner while
--- authenticating, before any caller context exists.
+-- authenticating, before any caller context exists. PL/pgSQL for its session-long plan.
 create or replace function private.deployment_of_token(p_hash bytea) returns uuid
-language sql stable security definer set search_path = ''
+language plpgsql stable security definer set search_path = ''
 as $$
-  select deployment_id from private.deployment_tokens
-   where token_hash = p_hash and revoked_at is null and expires_at > now()
+begin
+  return (select t.deployment_id from private.deployment_tokens t
+           where t.token_hash = p_hash and t.revoked_at is null and t.expires_at > now());
+end
 $$;
+comment on function private.deployment_of_token(bytea) is
+  'The deployment a live (unexpired, unrevoked) token opens, or null; by hash only, so the database never holds a usable token. Owner only.';
 
 -- Env resolution in one statement: checks the caller (a live token of this deployment, or
 -- the service role), refuses a deployment with problems, writes one 'accessed' row per
 -- binding with the deployment id (and the token and its issuer), and returns every sealed
 -- value. A token serves only a deployment that is deploying or running. A token a user
 -- issued serves only secrets that user may read: `use` lets a teammate bind a secret, and
--- the platform (service role) delivers it, but the teammate's own token never does.
+-- the platform (service role) delivers it, but the teammate's own token never does. The audit
+-- rows are one INSERT … SELECT with the actor from private.audit_actor(), not a write_audit
+-- call per binding (each of which read and parsed the request's claims and headers again).
 create or replace function private.resolve_deployment_env(p_id uuid, p_token_hash bytea)
 returns table (outcome text, env_name text, secret_id uuid, version int, enc_format smallint,
                iv bytea, ciphertext bytea, wrapped_dek bytea, kek_version int)
@@ -350,23 +385,33 @@ begin
     end if;
   end if;
 
+  -- One 'accessed' row per binding (with the deployment, and the token and its issuer), all
+  -- in one statement.
+  insert into public.secret_access_logs
+    (secret_id, secret_name, owner_id, actor_id, actor_type, action, version, deployment_id,
+     ip, user_agent, request_id, outcome, details)
+  select ds.secret_id, s.name, s.user_id, a.actor_id, a.actor_type, 'accessed',
+         coalesce(ds.resolved_version, ds.pinned_version, s.current_version), p_id,
+         a.ip, a.user_agent, a.request_id, 'success',
+         jsonb_strip_nulls(jsonb_build_object('envName', ds.env_name, 'tokenId', tok.id, 'tokenIssuedBy', tok.created_by))
+    from public.deployment_secrets ds
+    join public.secrets s on s.id = ds.secret_id
+   cross join private.audit_actor() a
+   where ds.deployment_id = p_id
+   order by ds.env_name;
+
   return query
-  with rows as (
-    select ds.env_name, ds.secret_id, s.name, s.user_id,
-           coalesce(ds.resolved_version, ds.pinned_version, s.current_version) as version
-      from public.deployment_secrets ds join public.secrets s on s.id = ds.secret_id
-     where ds.deployment_id = p_id
-  ), audited as (
-    select private.write_audit(r.secret_id, r.name, r.user_id, 'accessed', r.version,
-             jsonb_strip_nulls(jsonb_build_object('envName', r.env_name, 'tokenId', tok.id, 'tokenIssuedBy', tok.created_by)),
-             'success', p_id), r.*
-      from rows r
-  )
-  select 'ok', a.env_name, a.secret_id, v.version, v.enc_format, v.iv, v.ciphertext, v.wrapped_dek, v.kek_version
-    from audited a join public.secret_versions v on v.secret_id = a.secret_id and v.version = a.version
-   order by a.env_name;
+  select 'ok', ds.env_name, ds.secret_id, v.version, v.enc_format, v.iv, v.ciphertext, v.wrapped_dek, v.kek_version
+    from public.deployment_secrets ds
+    join public.secrets s on s.id = ds.secret_id
+    join public.secret_versions v
+      on v.secret_id = ds.secret_id and v.version = coalesce(ds.resolved_version, ds.pinned_version, s.current_version)
+   where ds.deployment_id = p_id
+   order by ds.env_name;
 end
 $$;
+comment on function private.resolve_deployment_env(uuid, bytea) is
+  'The sealed env of a deployment for a live token of it or the service role, with one accessed row per binding in the same transaction; refusals are outcomes, not errors.';
 
 revoke all on function
   private.audit_binding_change(), private.validate_deployment(), private.deployment_problems(uuid),
