@@ -4,7 +4,9 @@ export default defineConfig({
   test: {
     include: ["tests/**/*.test.ts"],
     globalSetup: ["tests/helpers/global-setup.ts"],
-    testTimeout: 60_000,
+    // Generous: several suites start Deno servers and migrate PGlite, which a loaded two-core
+    // machine slows several-fold; a hang still fails, in two minutes.
+    testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: "forks",
     maxWorkers: 2,
