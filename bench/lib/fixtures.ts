@@ -7,15 +7,11 @@
  * each with valid-length blobs (iv 12 bytes, ciphertext 17–64, wrapped DEK 60), grants of
  * every level, and the 'created' audit row the trigger would have written.
  */
+import { toBase64 as b64 } from "../../shared/bytes.ts";
 import type { Database } from "../../shared/db/database.ts";
 import { sealValue } from "../../shared/crypto/envelope.ts";
 import type { Keyring } from "../../shared/crypto/keyring.ts";
 
-export const b64 = (bytes: Uint8Array) => {
-  let bin = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(bin);
-};
 
 /** A value shaped like an API key: printable, 40-odd characters, unique. */
 export function randomValue(prefix = "sk-bench"): string {

@@ -8,7 +8,7 @@ import type { Database } from "../../shared/db/database.ts";
 import { createPostgresDatabase } from "../../shared/db/postgres.ts";
 import { migrateLocal } from "../../scripts/lib/local.ts";
 import { type BenchServer, type Loader, startLoader, startServer } from "./children.ts";
-import { b64 } from "./fixtures.ts";
+import { toBase64 as b64 } from "../../shared/bytes.ts";
 
 export interface BenchRun {
   /** Random, lowercase alphanumeric; names the database and the run's fixtures. */

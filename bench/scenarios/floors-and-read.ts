@@ -5,7 +5,8 @@
  */
 import type { LoadResult } from "../lib/children.ts";
 import { auth, type BenchContext } from "../lib/context.ts";
-import { b64, randomValue } from "../lib/fixtures.ts";
+import { toBase64 as b64 } from "../../shared/bytes.ts";
+import { randomValue } from "../lib/fixtures.ts";
 import { FN, THROUGHPUT_CONNECTIONS } from "../lib/options.ts";
 import { sealSeedStyle, SEED_ITERATIONS } from "../seed-design.ts";
 
