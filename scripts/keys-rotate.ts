@@ -17,7 +17,7 @@ import { ConfigError, loadConfig } from "../shared/config.ts";
 import { loadKeyringFromVault } from "../shared/crypto/vault-keyring.ts";
 import { createKeyService } from "../shared/keys/key-service.ts";
 import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, type RotationDto } from "../shared/keys/key-schemas.ts";
-import { migrateLocal, openDatabase, signServiceToken } from "./lib/local.ts";
+import { migrateLocal, openDatabase, readLocalKeys, signServiceToken } from "./lib/local.ts";
 
 const encoder = new TextEncoder();
 const isTty = Deno.stderr.isTerminal();
@@ -51,9 +51,11 @@ type Step = () => Promise<RotationDto>;
 
 /** Through the running local server, or null when nothing listens at HOST:PORT. */
 async function serverStep(): Promise<{ step: Step; where: string } | null> {
+  // As the service role: the local platform's secret key, sent as hosted callers send theirs.
   const headers: Record<string, string> = { "content-type": "application/json" };
-  if (config.auth.jwtSecret) headers.authorization = `Bearer ${await signServiceToken(config.auth.jwtSecret)}`;
-  else if (config.auth.serviceKey) headers.apikey = config.auth.serviceKey;
+  const secretKey = (await readLocalKeys(config).catch(() => null))?.secretKey ?? config.auth.serviceKeys[0];
+  if (secretKey) headers.apikey = secretKey;
+  else if (config.auth.jwtSecret) headers.authorization = `Bearer ${await signServiceToken(config.auth.jwtSecret)}`;
   else return null;
   const url = `http://${config.host}:${config.port}/functions/v1/secrets/admin/keys/rotate`;
   const step: Step = async () => {

@@ -6,14 +6,29 @@
  * functions on a timer. Also answers POST /auth/v1/admin/users (service role), a stand-in
  * for Supabase Auth's admin API, so local users exist before they first call.
  *
+ * It plays the platform's part in authentication too: the data dir keeps a local ES256 signing
+ * key and `sb_secret_`/`sb_publishable_` API keys (made on first start; scripts/lib/local.ts),
+ * the public key set is served at /auth/v1/.well-known/jwks.json, and the function is
+ * configured from the variables the hosted runtime hands it (`SUPABASE_URL`, `SUPABASE_JWKS`,
+ * `SUPABASE_SECRET_KEYS`, `SUPABASE_PUBLISHABLE_KEYS`), so it verifies callers exactly as it
+ * does hosted. `npm run token` signs with the same key.
+ *
  * A PGlite data dir is held under its lock (scripts/lib/data-dir-lock.ts) from open to
  * shutdown, so a second process on it stops with one line; once listening, the server writes
  * its URL into the lock file, where `npm run token` finds it whatever the PORT.
  */
 import { ConfigError, loadConfig } from "../shared/config.ts";
 import { createRuntime } from "../shared/runtime.ts";
-import { type LocalDatabase, migrateLocal, openDatabase } from "./lib/local.ts";
-import { createFunctionHandler, FUNCTION_PREFIX } from "./lib/function-handler.ts";
+import {
+  type LocalDatabase,
+  localKeys,
+  localKeysPath,
+  migrateLocal,
+  openDatabase,
+  platformVariables,
+  publicKeySet,
+} from "./lib/local.ts";
+import { createFunctionHandler, FUNCTION_PREFIX, JWKS_PATH } from "./lib/function-handler.ts";
 
 function fail(message: string): never {
   console.error(`sigyl: ${message}`);
@@ -21,9 +36,10 @@ function fail(message: string): never {
 }
 
 async function main() {
+  const env = Deno.env.toObject();
   let config;
   try {
-    config = loadConfig(Deno.env.toObject());
+    config = loadConfig(env);
   } catch (err) {
     fail(err instanceof ConfigError ? err.message : String(err));
   }
@@ -43,7 +59,19 @@ async function main() {
     fail((err as Error).message);
   }
 
-  const runtime = await createRuntime({ config, db });
+  // The platform's variables win over the shell's, as hosted, where names starting with
+  // SUPABASE_ are the platform's alone.
+  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+  let keys, functionConfig;
+  try {
+    keys = await localKeys(config);
+    functionConfig = loadConfig({ ...env, ...platformVariables(keys, `http://${host}:${config.port}`) });
+  } catch (err) {
+    await db.close().catch(() => {});
+    fail(err instanceof ConfigError ? err.message : (err as Error).message);
+  }
+
+  const runtime = await createRuntime({ config: functionConfig, db });
   const [{ cron }] = await db.query<{ cron: boolean }>(
     `select exists (select 1 from pg_extension where extname = 'pg_cron') as cron`);
   let jobs: ReturnType<typeof setInterval> | undefined;
@@ -57,7 +85,7 @@ async function main() {
   }
 
   const handler = createFunctionHandler({
-    app: runtime.app, authenticate: runtime.authenticate, db, production: config.production,
+    app: runtime.app, authenticate: runtime.authenticate, db, production: config.production, jwks: publicKeySet(keys),
   });
 
   let server: Deno.HttpServer<Deno.NetAddr>;
@@ -77,6 +105,7 @@ async function main() {
   console.log(`sigyl: serving ${base}`);
   console.log(`sigyl: database: ${db.kind === "pglite" ? `embedded PGlite at ${db.location}` : `PostgreSQL ${db.location}`}`);
   console.log(`sigyl: scheduled jobs: ${cron ? "pg_cron" : `local timer every ${config.jobIntervalSeconds}s`}`);
+  console.log(`sigyl: auth as hosted: ES256 user tokens under ${origin}${JWKS_PATH}, the service role by its sb_secret_ key; keys in ${localKeysPath(config)}`);
   console.log(`sigyl: get a token:  npm run token -- alice@example.com   (service role: npm run token -- --service)`);
   console.log(`sigyl: try:          curl ${base}/health`);
   console.log(`sigyl: walk-through: ${port === 54321 ? "" : `PORT=${port} `}sh scripts/try-it.sh`);

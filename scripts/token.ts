@@ -1,8 +1,12 @@
 /**
  * `npm run token -- alice@example.com` prints an access token for a local user, shaped like
- * Supabase Auth's (HS256, role/aud authenticated, sub, email, session_id, iat, exp), after
- * creating the auth.users row if missing. `npm run token -- --service` prints a service-role
- * token. Only the token goes to stdout: `TOKEN=$(npm run -s token -- alice@example.com)`.
+ * Supabase Auth's (ES256 under the `kid` of the key set `npm start` serves; role/aud
+ * authenticated, sub, email, session_id, iat, exp), after creating the auth.users row if
+ * missing. `npm run token -- --service` prints the service role's secret key (`sb_secret_…`),
+ * which is what a hosted project's backend holds: send it as `apikey` (or as
+ * `Authorization: Bearer`). Both come from the local keys in the data dir (made there if
+ * missing; scripts/lib/local.ts). Only the token goes to stdout:
+ * `TOKEN=$(npm run -s token -- alice@example.com)`.
  * Options: --expires-in SECONDS (default 3600); --wait SECONDS (default 60), how long to
  * wait for a server that holds the data dir but does not answer yet (it is starting).
  *
@@ -16,15 +20,17 @@
  */
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { loadConfig } from "../shared/config.ts";
+import { ConfigError, loadConfig } from "../shared/config.ts";
 import { type DataDirLock, DataDirInUse } from "./lib/data-dir-lock.ts";
 import {
   dataDirPath,
   ensureUser,
+  localKeys,
+  localSigner,
   lockLocalDataDir,
   migrateLocal,
   openDatabase,
-  signServiceToken,
+  readLocalKeys,
   signUserToken,
 } from "./lib/local.ts";
 
@@ -49,12 +55,20 @@ if (!Number.isInteger(expiresInSeconds) || expiresInSeconds < 1) fail("--expires
 const waitSeconds = Number(values.wait);
 if (!Number.isInteger(waitSeconds) || waitSeconds < 0) fail("--wait must be a number of seconds");
 
-const config = loadConfig(Deno.env.toObject());
-if (!config.auth.jwtSecret) fail("local tokens need SUPABASE_JWT_SECRET (this project uses JWKS)");
-const secret = config.auth.jwtSecret;
+const config = (() => {
+  try {
+    return loadConfig(Deno.env.toObject());
+  } catch (err) {
+    fail(err instanceof ConfigError ? err.message : String(err));
+  }
+})();
+
+/** The local platform's keys (made now if the data dir has none), or one line saying why not. */
+const keys = () => localKeys(config).catch((err) => fail((err as Error).message));
 
 if (values.service) {
-  console.log(await signServiceToken(secret, { expiresInSeconds }));
+  console.error("sigyl token: the service role's secret key (send it as apikey, or Authorization: Bearer; it does not expire)");
+  console.log((await keys()).secretKey);
   Deno.exit(0);
 }
 
@@ -63,13 +77,13 @@ if (!email || !/^[^@\s]+@[^@\s]+$/.test(email)) fail("usage: npm run token -- EM
 
 /** Asks the local server at `origin` to create the user; null when nothing listens there. */
 async function viaServer(origin: string): Promise<User | null> {
+  // Read now, not once: a server starting meanwhile makes the keys before it answers.
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  const secretKey = (await readLocalKeys(config).catch(() => null))?.secretKey;
+  if (secretKey) headers.apikey = secretKey;
   let res: Response;
   try {
-    res = await fetch(`${origin}/auth/v1/admin/users`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${await signServiceToken(secret)}` },
-      body: JSON.stringify({ email }),
-    });
+    res = await fetch(`${origin}/auth/v1/admin/users`, { method: "POST", headers, body: JSON.stringify({ email }) });
   } catch (err) {
     if (err instanceof TypeError) return null; // nothing listening
     throw err;
@@ -88,12 +102,13 @@ async function inDatabase(lock?: DataDirLock): Promise<User> {
   }
 }
 
-async function createUser(): Promise<{ user: User; where: string }> {
+const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+const origin = `http://${host}:${config.port}`;
+
+async function createUser(): Promise<{ user: User; where: string; server?: string }> {
   // PostgreSQL takes any number of clients: no server needed to share it.
   if (config.databaseUrl) return { user: await inDatabase(), where: "in the database at DATABASE_URL" };
 
-  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
-  const origin = `http://${host}:${config.port}`;
   const waitUntil = Date.now() + waitSeconds * 1000;
   let waitingSaid = false;
   for (;;) {
@@ -110,7 +125,7 @@ async function createUser(): Promise<{ user: User; where: string }> {
       // The holder first: it serves this very database. Then HOST:PORT, which may serve PostgreSQL.
       for (const url of new Set([busy?.holder?.url, origin])) {
         const user = url ? await viaServer(url) : null;
-        if (user) return { user, where: `through the server at ${url}` };
+        if (user) return { user, where: `through the server at ${url}`, server: url };
       }
       if (!busy) return { user: await inDatabase(lock), where: `in the embedded PGlite at ${config.dataDir} (no server is running)` };
     } catch (err) {
@@ -131,6 +146,8 @@ async function createUser(): Promise<{ user: User; where: string }> {
   }
 }
 
-const { user, where } = await createUser();
+const { user, where, server } = await createUser();
+// Keys only now: a run that fails makes nothing in the data dir.
+const signer = await localSigner(await keys());
 console.error(`sigyl token: ${user.email} (${user.id}) ${where}, expires in ${expiresInSeconds}s`);
-console.log(await signUserToken(secret, user, { expiresInSeconds }));
+console.log(await signUserToken(signer, user, { expiresInSeconds, issuer: `${server ?? origin}/auth/v1` }));

@@ -2,9 +2,11 @@
  * The HTTP front of the local server, shared by `npm start` (scripts/serve.ts) and the
  * benchmark server (bench/server.ts) so both answer exactly alike: the function under
  * /functions/v1/secrets with the prefix stripped and the peer address appended to
- * x-forwarded-for (as the hosted gateway does), and a stand-in for Supabase Auth's
+ * x-forwarded-for (as the hosted gateway does); and stand-ins for two routes of Supabase Auth:
+ * its key set, GET /auth/v1/.well-known/jwks.json (public keys only), and
  * POST /auth/v1/admin/users (service role, never in production).
  */
+import type { JSONWebKeySet } from "jose";
 import type { Authenticator } from "../../shared/auth/authenticate.ts";
 import type { Database } from "../../shared/db/database.ts";
 import { ensureUser } from "./local.ts";
@@ -17,7 +19,11 @@ export interface FunctionHandlerOptions {
   authenticate: Authenticator;
   db: Database;
   production: boolean;
+  /** The public key set local user tokens are signed under, served where Supabase Auth serves it. */
+  jwks?: JSONWebKeySet;
 }
+
+export const JWKS_PATH = "/auth/v1/.well-known/jwks.json";
 
 export function createFunctionHandler(options: FunctionHandlerOptions) {
   const { app, authenticate, db } = options;
@@ -46,6 +52,9 @@ export function createFunctionHandler(options: FunctionHandlerOptions) {
       const xff = req.headers.get("x-forwarded-for");
       forwarded.headers.set("x-forwarded-for", xff ? `${xff}, ${info.remoteAddr.hostname}` : info.remoteAddr.hostname);
       return app.fetch(forwarded);
+    }
+    if (url.pathname === JWKS_PATH && req.method === "GET" && options.jwks) {
+      return Response.json(options.jwks, { headers: { "cache-control": "public, max-age=600" } });
     }
     if (url.pathname === "/auth/v1/admin/users" && req.method === "POST" && !options.production) {
       return adminUsers(req);

@@ -1,11 +1,13 @@
 /**
  * Local-only pieces shared by `npm start`, `npm run token` and the tests: opening the
- * database the configuration names, migrating it, local users, and Supabase-shaped tokens.
+ * database the configuration names, migrating it, local users, the keys the local platform
+ * signs and recognises callers with, and Supabase-shaped tokens.
  */
-import { mkdir } from "node:fs/promises";
+import { link, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { SignJWT } from "jose";
+import { base64url, exportJWK, generateKeyPair, importJWK, type JSONWebKeySet, type JWK, SignJWT } from "jose";
+import { z } from "zod";
 import type { Config } from "../../shared/config.ts";
 import type { Database } from "../../shared/db/database.ts";
 import { migrate } from "../../shared/db/migrate.ts";
@@ -94,32 +96,144 @@ export async function ensureUser(db: Database, email: string): Promise<{ id: str
   return again;
 }
 
-/** An access token shaped like Supabase Auth's, HS256-signed with the project's JWT secret. */
+/**
+ * The local platform's keys, made once per data dir and kept in it (mode 0600, git-ignored
+ * with it), as a hosted project has its own: the ES256 key Supabase Auth would sign user tokens
+ * with, and the project's secret and publishable API keys. Inside the data dir rather than
+ * beside it, so a data dir named anywhere (SIGYL_DATA_DIR) never writes outside itself.
+ */
+export const LOCAL_KEYS_FILE = "sigyl-keys.json";
+
+export interface LocalKeys {
+  /** The private signing key (JWK, ES256, with its `kid`); only its public half leaves this file. */
+  signingKey: JWK & { kid: string };
+  secretKey: string;
+  publishableKey: string;
+}
+
+const LocalKeysSchema = z.object({
+  signingKey: z.looseObject({
+    kty: z.literal("EC"), crv: z.literal("P-256"), alg: z.literal("ES256"), kid: z.string().min(1),
+    x: z.string(), y: z.string(), d: z.string(),
+  }),
+  secretKey: z.string().startsWith("sb_secret_"),
+  publishableKey: z.string().startsWith("sb_publishable_"),
+});
+
+export const localKeysPath = (config: Config) => join(dataDirPath(config), LOCAL_KEYS_FILE);
+
+/** The local platform's keys, or null when none were made yet under this data dir. */
+export async function readLocalKeys(config: Config): Promise<LocalKeys | null> {
+  const path = localKeysPath(config);
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as { code?: string }).code === "ENOENT") return null;
+    throw err;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch { /* reported below */ }
+  const keys = LocalKeysSchema.safeParse(parsed);
+  if (!keys.success) {
+    throw new Error(`${path} does not hold the local keys; delete it and new ones are made (tokens signed with the old key stop working)`);
+  }
+  return keys.data as LocalKeys;
+}
+
+/** The local platform's keys, made now if this data dir has none. */
+export async function localKeys(config: Config): Promise<LocalKeys> {
+  const found = await readLocalKeys(config);
+  if (found) return found;
+  const path = localKeysPath(config);
+  await mkdir(dirname(path), { recursive: true });
+  const { privateKey } = await generateKeyPair("ES256", { extractable: true });
+  const made: LocalKeys = {
+    signingKey: { ...(await exportJWK(privateKey)), kid: crypto.randomUUID(), alg: "ES256", use: "sig" },
+    secretKey: `sb_secret_${base64url.encode(crypto.getRandomValues(new Uint8Array(32)))}`,
+    publishableKey: `sb_publishable_${base64url.encode(crypto.getRandomValues(new Uint8Array(32)))}`,
+  };
+  // Written whole to a private file, then linked into place: nobody reads half a file, and of
+  // two processes making keys at once (npm start, npm run token) the first link wins for both.
+  const pending = `${path}.${crypto.randomUUID()}.tmp`;
+  try {
+    await writeFile(pending, JSON.stringify(made, null, 2) + "\n", { mode: 0o600, flag: "wx" });
+    await link(pending, path);
+    return made;
+  } catch (err) {
+    if ((err as { code?: string }).code !== "EEXIST") throw err;
+    return (await readLocalKeys(config))!;
+  } finally {
+    await rm(pending, { force: true });
+  }
+}
+
+/** The public key set, as Supabase serves it at /auth/v1/.well-known/jwks.json: never `d`. */
+export function publicKeySet(keys: LocalKeys): JSONWebKeySet {
+  const { kty, crv, x, y, kid } = keys.signingKey;
+  return { keys: [{ kty, crv, x, y, kid, alg: "ES256", use: "sig", key_ops: ["verify"], ext: true }] };
+}
+
+/**
+ * The variables the hosted runtime hands every function, shaped as it shapes them, with the
+ * local keys: given these, the function takes the code path it takes hosted.
+ */
+export function platformVariables(keys: LocalKeys, projectUrl: string): Record<string, string> {
+  return {
+    SUPABASE_URL: projectUrl,
+    SUPABASE_JWKS: JSON.stringify(publicKeySet(keys)),
+    SUPABASE_SECRET_KEYS: JSON.stringify({ default: keys.secretKey }),
+    SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: keys.publishableKey }),
+  };
+}
+
+/** What signs ES256 user tokens: the local signing key, and the `kid` the key set names it by. */
+export interface LocalSigner {
+  kid: string;
+  privateKey: CryptoKey;
+}
+
+export async function localSigner(keys: LocalKeys): Promise<LocalSigner> {
+  const privateKey = await importJWK(keys.signingKey, "ES256");
+  if (privateKey instanceof Uint8Array) throw new Error("the local signing key is not an ES256 key");
+  return { kid: keys.signingKey.kid, privateKey };
+}
+
+/**
+ * An access token shaped like Supabase Auth's: ES256 with the `kid` of the local key set when
+ * given a signer (as `npm run token` does), or HS256 with a legacy JWT secret (the test suites).
+ */
 export async function signUserToken(
-  secret: string,
+  signer: string | LocalSigner,
   user: { id: string; email: string },
-  options: { expiresInSeconds?: number; now?: Date } = {},
+  options: { expiresInSeconds?: number; now?: Date; issuer?: string } = {},
 ): Promise<string> {
   const iat = Math.floor((options.now ?? new Date()).getTime() / 1000);
-  return await new SignJWT({
+  const jwt = new SignJWT({
     email: user.email,
+    phone: "",
     role: "authenticated",
     aal: "aal1",
+    amr: [{ method: "password", timestamp: iat }],
     session_id: crypto.randomUUID(),
     is_anonymous: false,
     app_metadata: { provider: "email", providers: ["email"] },
     user_metadata: {},
   })
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(user.id)
     .setAudience("authenticated")
-    .setIssuer("http://127.0.0.1:54321/auth/v1")
+    .setIssuer(options.issuer ?? "http://127.0.0.1:54321/auth/v1")
     .setIssuedAt(iat)
-    .setExpirationTime(iat + (options.expiresInSeconds ?? 3600))
-    .sign(new TextEncoder().encode(secret));
+    .setExpirationTime(iat + (options.expiresInSeconds ?? 3600));
+  if (typeof signer === "string") {
+    return await jwt.setProtectedHeader({ alg: "HS256", typ: "JWT" }).sign(new TextEncoder().encode(signer));
+  }
+  return await jwt.setProtectedHeader({ alg: "ES256", kid: signer.kid, typ: "JWT" }).sign(signer.privateKey);
 }
 
-/** A service-role token like the one Supabase's local stack prints. */
+/** A legacy service-role token like the one Supabase's local stack prints (HS256). */
 export async function signServiceToken(secret: string, options: { expiresInSeconds?: number; now?: Date } = {}) {
   const iat = Math.floor((options.now ?? new Date()).getTime() / 1000);
   return await new SignJWT({ role: "service_role" })

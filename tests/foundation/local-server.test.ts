@@ -1,14 +1,18 @@
 /**
  * `npm start` and `npm run token` as a new user runs them: the Deno server on embedded PGlite
  * (or DATABASE_URL), its URL and health, tokens, a clean Ctrl-C, data kept across restarts,
- * and one-line failures for a busy port or an unreachable database.
+ * and one-line failures for a busy port or an unreachable database. Authentication runs the
+ * hosted path end to end: ES256 user tokens under the key set the server publishes, and the
+ * service role by its `sb_secret_` key.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { generateKeyPair, SignJWT } from "jose";
 import { afterAll, describe, expect, it } from "vitest";
 import { createPostgresDatabase } from "../../shared/db/postgres.ts";
+import { LOCAL_KEYS_FILE } from "../../scripts/lib/local.ts";
 import { eventually, freePort, runDeno, startServer, stopProcess } from "../helpers/processes.ts";
 import { describeOrSkip, needsPostgres } from "../helpers/skip.ts";
 
@@ -43,6 +47,45 @@ describe("npm start on embedded PGlite", () => {
       body: JSON.stringify({ name: "KEPT", value: "kept-across-restarts" }),
     });
     expect(created.status).toBe(201);
+
+    // The key set the server publishes, where Supabase Auth publishes a project's: public keys only.
+    const origin = `http://127.0.0.1:${first.port}`;
+    const jwksRes = await fetch(`${origin}/auth/v1/.well-known/jwks.json`);
+    expect(jwksRes.status).toBe(200);
+    const jwks = await jwksRes.json();
+    expect(jwks.keys).toHaveLength(1);
+    expect(jwks.keys[0]).toMatchObject({ kty: "EC", crv: "P-256", alg: "ES256", use: "sig" });
+    expect(Object.keys(jwks.keys[0]).sort()).toEqual(["alg", "crv", "ext", "key_ops", "kid", "kty", "use", "x", "y"]);
+    expect(JSON.stringify(jwks)).not.toContain('"d"');
+    // The user token is ES256 under that key, as Supabase Auth signs hosted.
+    const header = JSON.parse(Buffer.from(token.split(".")[0], "base64url").toString());
+    expect(header).toEqual({ alg: "ES256", kid: jwks.keys[0].kid, typ: "JWT" });
+    expect(claims.iss).toBe(`${origin}/auth/v1`);
+    // The keys are in the data dir, readable by their owner only.
+    const keysPath = join(dataDir, LOCAL_KEYS_FILE);
+    expect((await stat(keysPath)).mode & 0o777).toBe(0o600);
+    const keys = JSON.parse(await readFile(keysPath, "utf8"));
+    expect(keys.signingKey.kid).toBe(jwks.keys[0].kid);
+    expect(first.server.output()).toContain(`keys in ${keysPath}`);
+
+    // Another key under the same kid gets the 401.
+    const impostor = await generateKeyPair("ES256");
+    const forged = await new SignJWT(claims).setProtectedHeader({ alg: "ES256", kid: jwks.keys[0].kid, typ: "JWT" }).sign(impostor.privateKey);
+    expect((await fetch(first.base, { headers: { authorization: `Bearer ${forged}` } })).status).toBe(401);
+
+    // The service role is whoever holds the secret key, as apikey or as Bearer; the publishable key is nobody.
+    const serviceRun = await runDeno("scripts/token.ts", ["--service"], { ...env, PORT: String(first.port) });
+    expect(serviceRun.code).toBe(0);
+    const secretKey = serviceRun.stdout.trim();
+    expect(secretKey).toBe(keys.secretKey);
+    expect(secretKey).toMatch(/^sb_secret_[A-Za-z0-9_-]{43}$/);
+    expect((await fetch(`${first.base}/admin/keys`, { headers: { apikey: secretKey } })).status).toBe(200);
+    expect((await fetch(`${first.base}/admin/keys`, { headers: { authorization: `Bearer ${secretKey}` } })).status).toBe(200);
+    expect((await fetch(`${first.base}/admin/keys`, { headers: { apikey: keys.publishableKey } })).status).toBe(401);
+    const wrongKey = secretKey.slice(0, -1) + (secretKey.endsWith("x") ? "y" : "x");
+    expect((await fetch(`${first.base}/admin/keys`, { headers: { apikey: wrongKey } })).status).toBe(401);
+    expect((await fetch(`${first.base}/admin/keys`, { headers: { apikey: secretKey, authorization: `Bearer ${token}` } })).status).toBe(403);
+
     expect(await stopProcess(first.server)).toBe(0);
     expect(first.server.output()).toContain("shutting down");
 
@@ -54,8 +97,9 @@ describe("npm start on embedded PGlite", () => {
     expect((await value.json()).data.value).toBe("kept-across-restarts");
     expect(await stopProcess(second.server)).toBe(0);
 
+    // Kept with the data: the same keys after a restart, and with no server running.
     const service = await runDeno("scripts/token.ts", ["--service"], env);
-    expect(JSON.parse(Buffer.from(service.stdout.trim().split(".")[1], "base64url").toString())).toMatchObject({ role: "service_role" });
+    expect(service.stdout.trim()).toBe(keys.secretKey);
   });
 
   it("runs the scheduled jobs on a timer where pg_cron is missing: an expired secret switches off by itself", async () => {
