@@ -42,6 +42,8 @@ export interface AppDeps {
   trustedProxyHops?: number;
   log?: Logger;
   newId?: () => string;
+  /** This process runs the scheduled jobs on a timer where pg_cron is missing (health reports it). */
+  localJobTimer?: boolean;
 }
 
 /** JSON lines on stderr; callers pass ids and codes, never values or tokens. */
@@ -96,7 +98,7 @@ export function createApp(deps: AppDeps) {
   // else, unknown routes included (no probing without a token), and answers a deployment
   // token 401.
   const hops = deps.trustedProxyHops ?? 1;
-  app.route("/health", healthRoutes({ db: deps.db, keyring: deps.keyring }));
+  app.route("/health", healthRoutes({ db: deps.db, keyring: deps.keyring, localJobTimer: deps.localJobTimer }));
   app.route("/deployments", deploymentEnvRoutes(deployments, authenticate(deps.authenticator, hops, { deploymentTokens: true })));
   app.use("*", authenticate(deps.authenticator, hops));
   app.route("/audit", auditRoutes(audit));

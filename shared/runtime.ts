@@ -10,7 +10,20 @@ import { loadKeyringFromVault } from "./crypto/vault-keyring.ts";
 import type { Database } from "./db/database.ts";
 import { deploymentTokenResolver } from "./deployments/deployment-token.ts";
 
-export async function createRuntime(options: { config: Config; db: Database; clock?: Clock; log?: Logger }) {
+export interface RuntimeOptions {
+  config: Config;
+  db: Database;
+  clock?: Clock;
+  log?: Logger;
+  /**
+   * This process runs the scheduled jobs on a timer where pg_cron is missing, as the local
+   * server does; health reports who runs them. Defaults to true outside production (where
+   * `npm start` serves) and false in production; the edge function says false itself.
+   */
+  localJobTimer?: boolean;
+}
+
+export async function createRuntime(options: RuntimeOptions) {
   const clock = options.clock ?? systemClock;
   const keyring = await loadKeyringFromVault(options.db);
   const authenticator = createAuthenticator(
@@ -20,6 +33,7 @@ export async function createRuntime(options: { config: Config; db: Database; clo
   const app = createApp({
     db: options.db, keyring, authenticator, clock, corsOrigins: options.config.corsOrigins,
     trustedProxyHops: options.config.trustedProxyHops, log: options.log,
+    localJobTimer: options.localJobTimer ?? !options.config.production,
   });
   return { app, keyring, db: options.db, clock, authenticate: authenticator };
 }

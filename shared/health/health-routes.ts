@@ -5,12 +5,28 @@ import type { AppEnv } from "../http/app-env.ts";
 import { fail } from "../http/envelope.ts";
 import type { Keyring } from "../crypto/keyring.ts";
 import { probe } from "./health-dal.ts";
+import { assessJobs } from "./health-jobs.ts";
+
+export interface HealthDeps {
+  db: Database;
+  keyring: Keyring;
+  /** This process runs the scheduled jobs on a timer where pg_cron is missing (the local server). */
+  localJobTimer?: boolean;
+  timeoutMs?: number;
+}
 
 /**
- * `GET /health`: 200 with the database's state, 503 when it does not answer. Needs no token
- * and says nothing secret: kind of database, applied migrations, active KEK version.
+ * `GET /health`: the database's state and who runs the scheduled jobs. Needs no token and
+ * says nothing secret: kind of database, applied migrations, active KEK version, job names.
+ *
+ * - `ok` (200): the database answers and the scheduled jobs have a runner.
+ * - `degraded` (200): the database answers, so every request is served, but a scheduled job
+ *   has no runner (`jobs.missing`): expiry and purge silently stop. 200 because the service
+ *   does answer correctly and a 5xx would take a working instance out of rotation; monitors
+ *   read `status`.
+ * - 503 `database_unavailable`: the database does not answer (or not within the timeout).
  */
-export function healthRoutes(deps: { db: Database; keyring: Keyring; timeoutMs?: number }) {
+export function healthRoutes(deps: HealthDeps) {
   const app = new Hono<AppEnv>();
   app.get("/", async (c) => {
     const started = performance.now();
@@ -20,12 +36,14 @@ export function healthRoutes(deps: { db: Database; keyring: Keyring; timeoutMs?:
         timer = setTimeout(() => reject(new Error("health probe timed out")), deps.timeoutMs ?? 3000);
       });
       const row = await Promise.race([probe(deps.db), timeout]);
+      const jobs = assessJobs(row, { localTimer: deps.localJobTimer ?? false });
       return c.json({
         success: true,
         data: {
-          status: "ok",
+          status: jobs.missing.length ? "degraded" : "ok",
           database: { kind: deps.db.kind, reachable: true, migrations: row.migrations, pgCron: row.pgCron, latencyMs: Math.round(performance.now() - started) },
           keyring: { activeKekVersion: deps.keyring.activeVersion },
+          jobs,
         },
       });
     } catch {

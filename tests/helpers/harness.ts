@@ -37,7 +37,7 @@ export class TestClock implements Clock {
 }
 
 export async function openTestDatabase(): Promise<Database> {
-  if (usingPostgres) return createPostgresDatabase(process.env.DATABASE_URL!, { max: 8 });
+  if (usingPostgres) return createPostgresDatabase(process.env.DATABASE_URL!, { max: 8, prepare: process.env.SIGYL_DB_PREPARE !== "false" });
   const dump = await readFile(inject("pgliteDump"));
   return await createPgliteDatabase({ loadDataDir: new Blob([dump]) });
 }
@@ -52,7 +52,7 @@ async function openIsolatedPostgres(): Promise<{ db: Database; drop: () => Promi
   await admin.query(`create database ${name}`);
   const url = new URL(process.env.DATABASE_URL!);
   url.pathname = `/${name}`;
-  const db = createPostgresDatabase(url.toString(), { max: 8 });
+  const db = createPostgresDatabase(url.toString(), { max: 8, prepare: process.env.SIGYL_DB_PREPARE !== "false" });
   const drop = async () => {
     await admin.query(`drop database if exists ${name} with (force)`);
     await admin.close();
