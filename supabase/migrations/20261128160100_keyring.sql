@@ -19,21 +19,36 @@ create unique index if not exists key_versions_one_active
 
 revoke all on private.key_versions from public, anon, authenticated;
 
--- The first KEK is born inside the database from random bytes, so it never exists in a
--- file, a migration literal, an environment variable or a log.
+-- Creates KEK version p_version in Vault and returns its Vault row id. The key is born here
+-- from random bytes, so it never exists in a file, a migration literal, an environment
+-- variable or a log. Nor in the WAL: Vault's create_secret inserts the value it is given
+-- and encrypts it by a second UPDATE, so the inserted row image holds it in plaintext, and
+-- row images reach the WAL (and so replicas, PITR archives and backups). The row is
+-- therefore created with a placeholder, and the key set by update_secret, which encrypts it
+-- within its one UPDATE.
+create or replace function private.create_kek(p_version int) returns uuid
+language plpgsql volatile security definer set search_path = ''
+as $$
+declare
+  placeholder constant text := 'pending';
+  vault_id uuid;
+begin
+  vault_id := vault.create_secret(placeholder, 'sigyl_kek_v' || p_version,
+    'Sigyl Secrets key-encryption key, version ' || p_version);
+  perform vault.update_secret(vault_id, encode(extensions.gen_random_bytes(32), 'base64'));
+  return vault_id;
+end
+$$;
+comment on function private.create_kek(int) is
+  'Creates KEK version p_version in Vault from 32 random bytes (placeholder row first, key set by update_secret so it is never in a row image) and returns the Vault row id. Owner only.';
+revoke all on function private.create_kek(int) from public, anon, authenticated, service_role;
+
+-- The first KEK.
 do $kek$
 begin
   if not exists (select 1 from private.key_versions) then
     insert into private.key_versions (version, vault_secret_id, status)
-    values (
-      1,
-      vault.create_secret(
-        encode(extensions.gen_random_bytes(32), 'base64'),
-        'sigyl_kek_v1',
-        'Sigyl Secrets key-encryption key, version 1'
-      ),
-      'active'
-    );
+    values (1, private.create_kek(1), 'active');
   end if;
 end
 $kek$;

@@ -87,13 +87,52 @@ revoke all on function private.deactivate_expired_secrets(timestamptz), private.
   private.trim_job_history(timestamptz), private.run_scheduled_jobs(timestamptz)
   from public, anon, authenticated, service_role;
 
--- Scheduled by name, so re-running the migration updates the jobs instead of adding more.
+-- Schedules the jobs with pg_cron, by name, so calling it again updates them instead of
+-- adding more. For a database that got pg_cron after this migration ran: enable pg_cron,
+-- then `select private.schedule_jobs();`.
+create or replace function private.schedule_jobs() returns text[]
+language plpgsql volatile security definer set search_path = ''
+as $$
+begin
+  if not exists (select 1 from pg_extension where extname = 'pg_cron') then
+    raise exception 'pg_cron is not enabled in database %', current_database()
+      using hint = 'Enable pg_cron (Supabase dashboard: Database > Extensions > pg_cron; or create extension pg_cron), then select private.schedule_jobs();';
+  end if;
+  perform cron.schedule('sigyl-expire-secrets', '* * * * *', 'select private.deactivate_expired_secrets()');
+  perform cron.schedule('sigyl-purge-deleted', '17 * * * *', 'select private.purge_deleted_secrets()');
+  perform cron.schedule('sigyl-trim-job-history', '27 3 * * *', 'select private.trim_job_history()');
+  return array['sigyl-expire-secrets', 'sigyl-purge-deleted', 'sigyl-trim-job-history'];
+end
+$$;
+comment on function private.schedule_jobs() is
+  'Schedules (or reschedules) the expiry, purge and history-trim jobs with pg_cron, by name; fails naming the fix when pg_cron is not enabled. Owner only.';
+revoke all on function private.schedule_jobs() from public, anon, authenticated, service_role;
+
+-- Where pg_cron is meant to run these jobs and cannot, the push fails with the fix in its
+-- message: `supabase db push` prints a failing statement's error and detail, and nothing of a
+-- NOTICE or WARNING. Re-running the push resumes here. pg_cron is meant to run them where
+-- the server preloads it for this database, as hosted Supabase does for `postgres`; where
+-- it does not (PGlite, a local server prepared otherwise), the local server runs
+-- private.run_scheduled_jobs() on a timer instead, and the push goes on with a warning
+-- (shown by psql).
 do $schedule$
+declare
+  cron_database text := (select setting from pg_settings where name = 'cron.database_name');
 begin
   if exists (select 1 from pg_extension where extname = 'pg_cron') then
-    perform cron.schedule('sigyl-expire-secrets', '* * * * *', 'select private.deactivate_expired_secrets()');
-    perform cron.schedule('sigyl-purge-deleted', '17 * * * *', 'select private.purge_deleted_secrets()');
-    perform cron.schedule('sigyl-trim-job-history', '27 3 * * *', 'select private.trim_job_history()');
+    begin
+      perform private.schedule_jobs();
+    exception when others then
+      raise exception 'Scheduling the Sigyl jobs with pg_cron failed (%). Fix that, then re-run supabase db push', sqlerrm
+        using detail = 'Without these jobs expired secrets stay active in listings and deleted secrets are never purged.';
+    end;
+  elsif cron_database = current_database() then
+    raise exception 'pg_cron is not enabled in database %. Enable it (Supabase dashboard: Database > Extensions > pg_cron), then re-run supabase db push', current_database()
+      using detail = 'The Sigyl jobs (expiry, purge of deleted secrets, history trim) run with pg_cron; without it they never run.';
+  else
+    raise warning 'pg_cron does not run in database %: the Sigyl jobs are not scheduled', current_database()
+      using detail = 'The local server (npm start) runs them on a timer instead; nothing else does.',
+            hint = 'Where pg_cron should run them: enable pg_cron, then select private.schedule_jobs();';
   end if;
 end
 $schedule$;

@@ -53,8 +53,8 @@ comment on function private.key_rotation_lock() is
   'Takes the transaction-level advisory lock that serialises starting, finishing and retiring KEKs.';
 
 -- Starts a rotation, or resumes the open one. A new rotation creates KEK version max+1 in
--- Vault from random bytes (never seen outside the database), makes it active and marks the
--- previous active key 'retiring'.
+-- Vault (private.create_kek: from random bytes, never seen outside the database, never in
+-- the WAL in plaintext), makes it active and marks the previous active key 'retiring'.
 create or replace function private.begin_key_rotation()
 returns table (from_version int, to_version int, created boolean)
 language plpgsql security definer set search_path = ''
@@ -80,15 +80,7 @@ begin
   -- One active key at a time (key_versions_one_active): demote first, then add.
   update private.key_versions k set status = 'retiring' where k.version = was_active;
   insert into private.key_versions (version, vault_secret_id, status)
-  values (
-    next_version,
-    vault.create_secret(
-      encode(extensions.gen_random_bytes(32), 'base64'),
-      'sigyl_kek_v' || next_version,
-      'Sigyl Secrets key-encryption key, version ' || next_version
-    ),
-    'active'
-  );
+  values (next_version, private.create_kek(next_version), 'active');
   insert into private.key_rotations (from_version, to_version) values (was_active, next_version);
 
   from_version := was_active;
