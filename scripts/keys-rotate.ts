@@ -17,7 +17,8 @@ import { ConfigError, loadConfig } from "../shared/config.ts";
 import { loadKeyringFromVault } from "../shared/crypto/vault-keyring.ts";
 import { createKeyService } from "../shared/keys/key-service.ts";
 import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, type RotationDto } from "../shared/keys/key-schemas.ts";
-import { migrateLocal, openDatabase, readLocalKeys, signServiceToken } from "./lib/local.ts";
+import { dataDirHolder } from "./lib/data-dir-lock.ts";
+import { dataDirPath, migrateLocal, openDatabase, readLocalKeys, signServiceToken } from "./lib/local.ts";
 
 const encoder = new TextEncoder();
 const isTty = Deno.stderr.isTerminal();
@@ -57,7 +58,13 @@ async function serverStep(): Promise<{ step: Step; where: string } | null> {
   if (secretKey) headers.apikey = secretKey;
   else if (config.auth.jwtSecret) headers.authorization = `Bearer ${await signServiceToken(config.auth.jwtSecret)}`;
   else return null;
-  const url = `http://${config.host}:${config.port}/functions/v1/secrets/admin/keys/rotate`;
+  // The server holding the PGlite data dir (whatever its PORT), else whatever serves HOST:PORT.
+  const origin = await firstListening([
+    config.databaseUrl ? undefined : dataDirHolder(dataDirPath(config))?.url,
+    `http://${config.host}:${config.port}`,
+  ]);
+  if (!origin) return null;
+  const url = `${origin}/functions/v1/secrets/admin/keys/rotate`;
   const step: Step = async () => {
     const res = await fetch(url, { method: "POST", headers, body: JSON.stringify({ batchSize, maxBatches: 1 }) });
     const body = await res.json().catch(() => null);
@@ -66,13 +73,21 @@ async function serverStep(): Promise<{ step: Step; where: string } | null> {
     }
     return body.data as RotationDto;
   };
-  try {
-    await fetch(`http://${config.host}:${config.port}/functions/v1/secrets/health`).then((r) => r.body?.cancel());
-  } catch (err) {
-    if (err instanceof TypeError) return null; // nothing listening
-    throw err;
+  return { step, where: `the server at ${origin}` };
+}
+
+/** The first origin whose health route answers at all. */
+async function firstListening(origins: (string | undefined)[]): Promise<string | null> {
+  for (const origin of origins) {
+    if (!origin) continue;
+    try {
+      await fetch(`${origin}/functions/v1/secrets/health`).then((r) => r.body?.cancel());
+      return origin;
+    } catch (err) {
+      if (!(err instanceof TypeError)) throw err; // TypeError: nothing listening there
+    }
   }
-  return { step, where: `the server at http://${config.host}:${config.port}` };
+  return null;
 }
 
 async function inProcessStep(): Promise<{ step: Step; where: string; close: () => Promise<void> }> {

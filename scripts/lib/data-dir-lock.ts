@@ -90,6 +90,9 @@ function isSameFile(path: string, file: Deno.FsFile): boolean {
   }
 }
 
+/** Who holds `dataDir`, as its lock file says (null: none, or not known yet). */
+export const dataDirHolder = (dataDir: string): DataDirHolder | null => readHolder(join(dataDir, LOCK_FILE));
+
 /** The holder as the lock file names it; null while it is being written or unreadable. */
 function readHolder(path: string): DataDirHolder | null {
   try {

@@ -86,7 +86,7 @@ describe("npm run keys:rotate", () => {
     expect(JSON.parse(again.stdout)).toMatchObject({ fromVersion: 2, toVersion: 3, rewrapped: 3, completed: true });
   });
 
-  it("with the local server running, rotates through its endpoint, one batch per call", async () => {
+  it("with the local server running on another port, finds it and rotates through its endpoint, one batch per call", async () => {
     const dir = await dataDir();
     const port = await freePort();
     const env = { SIGYL_DATA_DIR: dir, DATABASE_URL: undefined, PORT: String(port) };
@@ -106,7 +106,8 @@ describe("npm run keys:rotate", () => {
         created.push((await res.json()).data.id);
       }
 
-      const run = await runDeno("scripts/keys-rotate.ts", ["--batch-size", "2"], env);
+      // Without the server's PORT: the data dir's lock file names the server that holds it.
+      const run = await runDeno("scripts/keys-rotate.ts", ["--batch-size", "2"], { SIGYL_DATA_DIR: dir, DATABASE_URL: undefined, PORT: undefined });
       expect(run.code, run.stderr).toBe(0);
       expect(run.stderr).toContain(`rotating through the server at http://127.0.0.1:${port}`);
       expect(run.stderr).toMatch(/KEK v1 -> v2 \[#{15}-{15}\]\s+50% 2\/4 DEKs re-wrapped/);
