@@ -6,18 +6,24 @@
 create table if not exists private.settings (
   id boolean primary key default true check (id),
   deleted_retention interval not null default interval '7 days' check (deleted_retention >= interval '0'),
-  job_history_retention interval not null default interval '7 days' check (job_history_retention >= interval '1 hour')
+  job_history_retention interval not null default interval '7 days' check (job_history_retention >= interval '1 hour'),
+  job_batch_size int not null default 1000 check (job_batch_size >= 1)
 );
 comment on table private.settings is
   'Operator settings (one row). Change with: update private.settings set deleted_retention = interval ''30 days'';';
 comment on column private.settings.deleted_retention is
   'How long a deleted secret stays restorable before the purge job removes it (its audit rows stay).';
-comment on column private.settings.job_history_retention is 'How long cron.job_run_details keeps its rows.';
+comment on column private.settings.job_history_retention is 'How long cron.job_run_details keeps the runs of our jobs.';
+comment on column private.settings.job_batch_size is
+  'At most this many secrets per run of the expiry job (every minute) and of the purge job (hourly); the rest waits for the next run.';
 insert into private.settings (id) values (true) on conflict (id) do nothing;
 revoke all on private.settings from public, anon, authenticated, service_role;
 
--- Switches off every live secret whose expiry has passed. The audit trigger records one
--- 'expired' row per secret (the job runs with no caller claims: actor type 'system').
+-- Switches off live secrets whose expiry has passed, one bounded batch per run. The audit
+-- trigger records one 'expired' row per secret (the job runs with no caller claims: actor
+-- type 'system'). One batch, not a loop of them: a call is one transaction, so looping would
+-- not shorten what it holds; the run every minute drains job_batch_size a minute, oldest
+-- expiry first. Rows a writer holds are skipped (SKIP LOCKED) and taken by a later run.
 create or replace function private.deactivate_expired_secrets(p_now timestamptz default now()) returns int
 language plpgsql security definer set search_path = ''
 as $$
@@ -25,42 +31,59 @@ declare
   n int;
 begin
   perform set_config('sigyl.job_now', p_now::text, true);
-  update public.secrets set is_active = false, updated_at = p_now
-   where is_active and deleted_at is null and expires_at <= p_now;
+  with due as (
+    select s.id from public.secrets s
+     where s.is_active and s.deleted_at is null and s.expires_at <= p_now
+     order by s.expires_at
+     limit (select job_batch_size from private.settings)
+     for update skip locked)
+  update public.secrets s set is_active = false, updated_at = p_now
+    from due where s.id = due.id;
   get diagnostics n = row_count;
   return n;
 end
 $$;
 comment on function private.deactivate_expired_secrets(timestamptz) is
-  'Job: switches off live secrets whose expiry has passed, so listings show them inactive without waiting for a read; each gets one expired audit row.';
+  'Job: switches off live secrets whose expiry has passed, so listings show them inactive without waiting for a read; each gets one expired audit row. One batch of at most private.settings.job_batch_size per call (oldest expiry first, locked rows skipped), as its transaction stays bounded; the job runs every minute, so a backlog drains over the next runs.';
 
 -- Removes deleted secrets whose recovery window has passed, with their versions, grants and
--- bindings (cascade). The audit trigger records 'purged'; earlier audit rows stay.
+-- bindings (cascade), one bounded batch per run, oldest deletion first, as the expiry job
+-- does. The audit trigger records 'purged'; earlier audit rows stay.
 create or replace function private.purge_deleted_secrets(p_now timestamptz default now()) returns int
 language plpgsql security definer set search_path = ''
 as $$
 declare
   n int;
 begin
-  delete from public.secrets
-   where deleted_at is not null
-     and deleted_at <= p_now - (select deleted_retention from private.settings);
+  with due as (
+    select s.id from public.secrets s
+     where s.deleted_at is not null
+       and s.deleted_at <= p_now - (select deleted_retention from private.settings)
+     order by s.deleted_at
+     limit (select job_batch_size from private.settings)
+     for update skip locked)
+  delete from public.secrets s using due where s.id = due.id;
   get diagnostics n = row_count;
   return n;
 end
 $$;
 comment on function private.purge_deleted_secrets(timestamptz) is
-  'Job: removes deleted secrets past the recovery window, with their versions, grants and bindings; their audit rows stay.';
+  'Job: removes deleted secrets past the recovery window, with their versions, grants and bindings; their audit rows stay. One batch of at most private.settings.job_batch_size per call (oldest deletion first, locked rows skipped), so a run''s cascade stays bounded; the job runs hourly, so a larger backlog drains over the next hours (or call it again).';
 
--- Keeps cron.job_run_details from growing without bound (it records every run).
+-- Keeps cron.job_run_details from growing without bound (it records every run). Only the
+-- runs of our jobs (named sigyl-…): on a shared database (hosted) other jobs' history is
+-- theirs to keep. Dynamic SQL, as `cron` exists only where pg_cron is installed.
 create or replace function private.trim_job_history(p_now timestamptz default now()) returns int
 language plpgsql security definer set search_path = ''
 as $$
 declare
   n int := 0;
 begin
-  if to_regclass('cron.job_run_details') is not null then
-    execute 'delete from cron.job_run_details where end_time < $1'
+  if to_regclass('cron.job_run_details') is not null and to_regclass('cron.job') is not null then
+    execute $sql$
+      delete from cron.job_run_details d
+       where d.end_time < $1
+         and d.jobid in (select j.jobid from cron.job j where j.jobname like 'sigyl-%')$sql$
       using p_now - (select job_history_retention from private.settings);
     get diagnostics n = row_count;
   end if;
@@ -68,7 +91,7 @@ begin
 end
 $$;
 comment on function private.trim_job_history(timestamptz) is
-  'Job: deletes pg_cron run history older than job_history_retention, which would otherwise grow without bound.';
+  'Job: deletes the pg_cron run history of our jobs (named sigyl-…) older than job_history_retention, which would otherwise grow without bound; other jobs'' history is left alone.';
 
 create or replace function private.run_scheduled_jobs(p_now timestamptz default now()) returns jsonb
 language plpgsql security definer set search_path = ''

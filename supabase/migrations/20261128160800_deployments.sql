@@ -157,11 +157,15 @@ $$;
 comment on function private.deployment_problems(uuid) is
   'Every reason a deployment cannot deploy, one row each; the deploy trigger, the API''s report and env resolution share it so they never disagree. Owner only.';
 
--- The database itself validates a deployment when it moves to deploying, whoever moves it
+-- The database itself validates a deployment when it starts being served, whoever moves it
 -- (the API or the platform in plain SQL), and refuses with one message naming every
--- problem. On success it fixes the versions the deployment will get. An AFTER trigger, so
--- the row it checks is the new one (also for a deployment inserted as deploying); raising
--- still undoes the statement.
+-- problem. On success it fixes the versions the deployment will get. It fires on a move into
+-- deploying from any other status (a redeploy from running included), on a move into running
+-- from a status that is neither (pending, failed or stopped straight to running), and on an
+-- INSERT with either status. deploying → running does not fire: the rollout runs with the
+-- versions pinned and checked at deploying, and env resolution still refuses a deployment
+-- with problems on every read. An AFTER trigger, so the row it checks is the new one;
+-- raising still undoes the statement.
 create or replace function private.validate_deployment() returns trigger
 language plpgsql security definer set search_path = ''
 as $$
@@ -182,14 +186,16 @@ begin
 end
 $$;
 comment on function private.validate_deployment() is
-  'Trigger: a deployment entering deploying is checked by the database, whoever moves it, and its versions are fixed; any problem refuses the change.';
+  'Trigger: a deployment entering deploying, or running other than from deploying (or inserted as either), is checked by the database, whoever moves it, and its versions are fixed; any problem refuses the change. deploying → running keeps the versions pinned at deploying.';
 create trigger deployments_validate_on_deploy
   after update of status on public.deployments
-  for each row when (new.status = 'deploying' and old.status is distinct from 'deploying')
+  for each row when (
+    (new.status = 'deploying' and old.status is distinct from 'deploying')
+    or (new.status = 'running' and old.status not in ('deploying', 'running')))
   execute function private.validate_deployment();
 create trigger deployments_validate_on_insert
   after insert on public.deployments
-  for each row when (new.status = 'deploying')
+  for each row when (new.status in ('deploying', 'running'))
   execute function private.validate_deployment();
 
 -- Helpers the function calls ---------------------------------------------------------------

@@ -91,15 +91,25 @@ describe("delete, recovery window, purge", () => {
 });
 
 describe("pg_cron history", () => {
-  itOrSkip("is trimmed past its retention when pg_cron is installed", needsPostgres, async (ctx) => {
+  itOrSkip("is trimmed past its retention when pg_cron is installed, for our jobs only", needsPostgres, async (ctx) => {
     const [{ cron }] = await h.db.query<{ cron: boolean }>(`select to_regclass('cron.job_run_details') is not null as cron`);
     if (!cron) skipNow(ctx, "pg_cron is not installed in this database (run scripts/setup-postgres.sh)");
+    const [ours] = await h.db.query<{ jobid: string }>(`select jobid::text from cron.job where jobname = 'sigyl-trim-job-history'`);
+    if (!ours) skipNow(ctx, "the Sigyl jobs are not scheduled in this database (pg_cron does not run here)");
+    const tag = `trim-${crypto.randomUUID()}`;
+    // Ours, and a job that is not ours (jobid 0: no job of ours has it), both 30 days old.
     await h.db.query(
       `insert into cron.job_run_details (jobid, job_pid, database, username, command, status, return_message, start_time, end_time)
-       values (0, 0, current_database(), current_user, 'select 1', 'succeeded', 'old', now() - interval '30 days', now() - interval '30 days')`);
-    const [{ n }] = await h.db.query<{ n: number }>(`select private.trim_job_history() as n`);
-    expect(n).toBeGreaterThanOrEqual(1);
-    expect(await h.db.query(`select 1 from cron.job_run_details where return_message = 'old'`)).toEqual([]);
+       select j, 0, current_database(), current_user, 'select 1', 'succeeded', $2 || ' ' || j, now() - interval '30 days', now() - interval '30 days'
+         from unnest(array[$1::bigint, 0]) j`, [ours.jobid, tag]);
+    try {
+      const [{ n }] = await h.db.query<{ n: number }>(`select private.trim_job_history() as n`);
+      expect(n).toBeGreaterThanOrEqual(1);
+      const left = await h.db.query<{ jobid: string }>(`select jobid::text from cron.job_run_details where return_message like $1 || '%'`, [tag]);
+      expect(left).toEqual([{ jobid: "0" }]);
+    } finally {
+      await h.db.query(`delete from cron.job_run_details where return_message like $1 || '%'`, [tag]);
+    }
   });
 
   it("trimming is a no-op where pg_cron is missing", async () => {
