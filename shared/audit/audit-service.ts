@@ -40,7 +40,7 @@ export function createAuditService(deps: { db: Database }) {
       return page(await asCaller(db, ctx, (tx) => query(tx, q, null)), q.limit);
     },
 
-    /** The trail of one secret; owners and admins only. */
+    /** The trail of one secret; owners and admins only (a deleted secret has no lower level). */
     async listForSecret(ctx: CallerContext, secretId: string, q: AuditQuery) {
       const rows = await asCaller(db, ctx, async (tx) => {
         const level = await callerPermission(tx, secretId);

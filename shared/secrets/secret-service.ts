@@ -74,10 +74,13 @@ export function createSecretService(deps: SecretServiceDeps) {
 
   const { open, withCurrentKeyring } = createValueOpener(keyring, log);
 
-  /** The secret if visible at `min` or above; deleted ones only to admins. */
+  /**
+   * The secret if visible at `min` or above. Visibility is the database's answer
+   * (`private.caller_permission`: a deleted secret has no level below admin), as for every
+   * helper, so all routes agree.
+   */
   function visible(row: dal.SecretRow | null, min: Permission): dal.SecretRow {
     if (!row || !row.permission) throw appError("secret_not_found");
-    if (row.deleted_at && !atLeast(row.permission, "admin")) throw appError("secret_not_found");
     if (!atLeast(row.permission, min)) throw appError("forbidden");
     return row;
   }

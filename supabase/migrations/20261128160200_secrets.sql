@@ -112,8 +112,10 @@ create trigger secret_versions_immutable before update on public.secret_versions
 -- Caller's level on a secret -------------------------------------------------------------
 
 -- 'owner' | 'admin' | 'write' | 'read' | 'use' | null (not visible). The service role is
--- treated as owner of everything. Security definer so RLS policies can call it without
--- recursing through the policies of secret_permissions.
+-- treated as owner of everything. A deleted secret is visible only to those who may restore
+-- it (owner, admins, service role): every helper and route that asks here answers everyone
+-- else exactly as for a secret that does not exist. Security definer so RLS policies can call
+-- it without recursing through the policies of secret_permissions.
 --
 -- The hot helpers here are PL/pgSQL, not SQL: a SQL function that cannot be inlined (security
 -- definer, or SET search_path) is parsed and planned again in every statement that calls it,
@@ -125,9 +127,10 @@ as $$
 declare
   caller uuid := auth.uid();
   owner_id uuid;
+  deleted_at timestamptz;
   level text;
 begin
-  select s.user_id into owner_id from public.secrets s where s.id = p_secret_id;
+  select s.user_id, s.deleted_at into owner_id, deleted_at from public.secrets s where s.id = p_secret_id;
   if not found then
     return null;
   end if;
@@ -137,11 +140,14 @@ begin
   select p.permission::text into level
     from public.secret_permissions p
    where p.secret_id = p_secret_id and p.user_id = caller;
+  if deleted_at is not null and level is distinct from 'admin' then
+    return null;
+  end if;
   return level;
 end
 $$;
 comment on function private.caller_permission(uuid) is
-  'The caller''s level on a secret: owner (also the service role), admin, write, read, use, or null when it is not visible.';
+  'The caller''s level on a secret: owner (also the service role), admin, write, read, use, or null when it is not visible (a deleted secret is visible only to its owner and admins).';
 
 create or replace function private.permission_rank(level text) returns int
 language sql immutable set search_path = ''
@@ -199,12 +205,15 @@ create policy "Owners and grantees see a secret's metadata; once deleted, only i
 comment on policy "Owners and grantees see a secret's metadata; once deleted, only its owner and admins" on public.secrets is
   'A deleted secret is hidden from grantees below admin: only those who may restore it keep seeing it.';
 
-create policy "Owners and grantees with read can list a secret's versions"
+create policy "Owners and grantees with read can list a secret's versions; once deleted, only its owner and admins"
   on public.secret_versions for select to authenticated
   using (secret_id = any (array(select s.id from public.secrets s where s.user_id = (select auth.uid())))
-         or secret_id = any (array(select private.shared_secret_ids('read'))));
-comment on policy "Owners and grantees with read can list a secret's versions" on public.secret_versions is
-  'Version history is part of reading a secret, so use alone (bind, never see) does not show it; the ciphertext columns are not granted at all.';
+         or secret_id = any (array(select private.shared_secret_ids('admin')))
+         or secret_id = any (array(select s.id from public.secrets s
+                                    where s.deleted_at is null
+                                      and s.id = any (array(select private.shared_secret_ids('read'))))));
+comment on policy "Owners and grantees with read can list a secret's versions; once deleted, only its owner and admins" on public.secret_versions is
+  'Version history is part of reading a secret, so use alone (bind, never see) does not show it, nor does read once the secret is deleted (as for its metadata); the ciphertext columns are not granted at all.';
 
 create policy "Grantees see their own grant; owners and admins see every grant of the secret"
   on public.secret_permissions for select to authenticated

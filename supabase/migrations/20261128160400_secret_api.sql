@@ -5,12 +5,23 @@
 --   S0400 bad request, S0403 forbidden, S0404 not found, S0409 conflict, S0410 gone.
 
 -- Locks the secret row and returns it with the caller's level; a secret the caller cannot
--- see is reported exactly like one that does not exist.
+-- see is reported exactly like one that does not exist. The level is checked before the lock,
+-- so a caller who may not change the secret never makes its writers wait, and again once the
+-- lock is held, since a grant, revoke or delete may have committed while we waited for it.
 create or replace function private.lock_secret_for(p_id uuid, p_min_level text, out s public.secrets, out level text)
 language plpgsql security definer set search_path = ''
 as $$
 begin
+  level := private.caller_permission(p_id);
+  if level is null then
+    raise exception 'secret_not_found' using errcode = 'S0404';
+  end if;
+  if private.permission_rank(level) < private.permission_rank(p_min_level) then
+    raise exception 'forbidden' using errcode = 'S0403';
+  end if;
+
   select * into s from public.secrets where id = p_id for update;
+  -- A new statement, so a fresh snapshot: this sees what committed while we waited.
   level := private.caller_permission(p_id);
   if s.id is null or level is null then
     raise exception 'secret_not_found' using errcode = 'S0404';
@@ -21,7 +32,7 @@ begin
 end
 $$;
 comment on function private.lock_secret_for(uuid, text) is
-  'Locks a secret for a change and checks the caller holds p_min_level; an invisible secret is reported as secret_not_found, so existence never leaks.';
+  'Checks the caller holds p_min_level, then locks the secret for a change and checks again; an invisible secret is reported as secret_not_found, so existence never leaks and a stranger never holds a lock.';
 
 create or replace function private.create_secret(
   p_id uuid, p_owner uuid, p_name text, p_type public.secret_type, p_description text,

@@ -40,7 +40,7 @@ async function fixture(opts: { deleted?: boolean } = {}): Promise<Fixture> {
 interface Route {
   name: string;
   allowed: Role[];
-  /** Visible but not allowed: 403; stranger: 404 (list: absent). */
+  /** Visible but not allowed: 403; stranger, or below admin on a deleted secret: 404 (list: absent). */
   call: (f: Fixture, token: string | null) => Promise<{ status: number; body: any }>;
   deleted?: boolean;
   mutates?: boolean;
@@ -77,7 +77,8 @@ describe("the permission table", () => {
   for (const route of routes) {
     describe(route.name, () => {
       for (const role of ROLES) {
-        const expected = route.allowed.includes(role) ? 200 : role === "stranger" ? 404 : 403;
+        // A deleted secret is visible only to its admins: to everyone else it does not exist.
+        const expected = route.allowed.includes(role) ? 200 : role === "stranger" || route.deleted ? 404 : 403;
         it(`${role} gets ${expected}${expected !== 200 ? " and changes nothing" : ""}`, async () => {
           const f = await fixture({ deleted: route.deleted });
           const before = await snapshot(h.db, f.id);
