@@ -16,6 +16,7 @@ import { AppError, appError, fromDatabaseError } from "./errors.ts";
 import type { AppEnv } from "./http/app-env.ts";
 import { allowedMethods } from "./http/allowed-methods.ts";
 import { fail } from "./http/envelope.ts";
+import { strictBody } from "./http/request-body.ts";
 import { authenticate } from "./http/middleware.ts";
 import { auditRoutes, secretAuditRoutes } from "./audit/audit-routes.ts";
 import { createAuditService } from "./audit/audit-service.ts";
@@ -53,7 +54,8 @@ export const stderrLogger: Logger = (event, fields) => {
 
 /**
  * What every request passes through before authentication, in order: request id, security
- * headers, CORS, the body limit. Exported so the benchmark's floor routes run the same stack.
+ * headers, CORS, the body limit, the body's type and encoding. Exported so the benchmark's
+ * floor routes run the same stack.
  */
 export function requestMiddleware(corsOrigins: string[] = ["*"]): MiddlewareHandler[] {
   return [
@@ -78,6 +80,7 @@ export function requestMiddleware(corsOrigins: string[] = ["*"]): MiddlewareHand
         throw appError("payload_too_large", `The request body exceeds ${MAX_BODY_BYTES} bytes.`);
       },
     }),
+    strictBody,
   ];
 }
 

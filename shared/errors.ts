@@ -106,6 +106,10 @@ export const ERRORS = {
     when: "restoring a deleted secret after its recovery window (it awaits the purge)",
   },
   payload_too_large: { status: 413, message: "The request body is too large.", when: "body over 128 KiB" },
+  unsupported_media_type: {
+    status: 415, message: "The body must be JSON, sent with Content-Type: application/json.",
+    when: "a body on a route that takes JSON, not declared as JSON in UTF-8 (`Content-Type: application/json`)",
+  },
   not_representable_as_dotenv: {
     status: 422, message: "A value cannot be written as dotenv verbatim; use format=json.",
     when: "`format=dotenv` for a value dotenv cannot hold verbatim (use JSON)",
@@ -163,6 +167,9 @@ const UNAVAILABLE_CODES = new Set([
   "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "EPIPE", "CONNECTION_CLOSED",
   "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT", "57P01", "57P02", "57P03",
   "53300", "08000", "08001", "08003", "08004", "08006",
+  // The request's budget (shared/db/database.ts): statement_timeout, lock_timeout,
+  // idle_in_transaction_session_timeout. The transaction rolled back; a retry may well succeed.
+  "57014", "55P03", "25P03",
 ]);
 
 /** Maps a database error to an AppError where it has a meaning for the caller, or null. */

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { isoDate, uuid } from "../http/validation.ts";
+import { decimalInt, isoDate, uuid } from "../http/validation.ts";
 
 const AUDIT_ACTIONS = [
   "created", "accessed", "updated", "rotated", "deleted", "restored", "purged", "shared", "unshared",
@@ -12,7 +12,7 @@ export const auditQuery = z.strictObject({
   since: isoDate.optional(),
   until: isoDate.optional(),
   cursor: z.string().regex(/^\d{1,19}$/, "a cursor this API returned").optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
+  limit: decimalInt(1, 200).default(50),
 });
 export type AuditQuery = z.infer<typeof auditQuery>;
 

@@ -5,7 +5,7 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/app-env.ts";
 import { ok } from "../http/envelope.ts";
-import { callerKinds, noStore } from "../http/middleware.ts";
+import { callerKinds, noStore, refuseHead } from "../http/middleware.ts";
 import { validate } from "../http/validation.ts";
 import type { DeploymentService } from "./deployment-service.ts";
 import { bindingsBody, deploymentParam, envQuery, tokenBody, tokenParams } from "./deployment-schemas.ts";
@@ -45,7 +45,7 @@ export function deploymentRoutes(service: DeploymentService) {
 export function deploymentEnvRoutes(service: DeploymentService, authenticate: MiddlewareHandler<AppEnv>) {
   const app = new Hono<AppEnv>();
   const builders = callerKinds(["deployment", "service"], "Env resolution needs a deployment token or the service role.");
-  app.get("/:id/env", authenticate, builders, noStore, validate("param", deploymentParam), validate("query", envQuery),
+  app.get("/:id/env", authenticate, refuseHead, builders, noStore, validate("param", deploymentParam), validate("query", envQuery),
     async (c) => {
       const caller = c.get("caller");
       const env = await service.resolveEnv(c.get("ctx"), c.req.valid("param").id, {

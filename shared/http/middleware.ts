@@ -44,3 +44,16 @@ export const noStore = createMiddleware(async (c, next) => {
   c.header("Cache-Control", "no-store");
   c.header("Pragma", "no-cache");
 });
+
+/**
+ * For an audited read: Hono answers HEAD by running the GET handler and dropping the body,
+ * which would read the value and write an `accessed` row for nothing. Such a route does not
+ * take HEAD: the not-found handler answers 405 with `Allow` (where HEAD is then left out).
+ */
+export const refuseHead = createMiddleware<AppEnv>(async (c, next) => {
+  if (c.req.method === "HEAD") return c.notFound();
+  await next();
+});
+
+/** Whether a route handler is `refuseHead`, so `allowedMethods` leaves HEAD out of `Allow`. */
+export const refusesHead = (handler: object) => handler === refuseHead;

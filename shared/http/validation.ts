@@ -20,6 +20,13 @@ export const isoDate = z.iso.datetime({ offset: true }).transform((v) => new Dat
 /** A positive int4, as a version number or any other counter the database keeps. */
 export const int4 = z.number().int().min(1).max(2_147_483_647);
 
+/**
+ * An integer from a path or query string, written as plain decimal: no sign, no leading zero,
+ * no spaces, exponent, fraction or `0x` (z.coerce would take all of those).
+ */
+export const decimalInt = (min: number, max: number) =>
+  z.string().regex(/^(?:0|[1-9][0-9]*)$/, "a decimal integer").transform(Number).pipe(z.number().int().min(min).max(max));
+
 /** The `:id` path parameter of the routes that take only one. */
 export const idParam = z.strictObject({ id: uuid });
 
@@ -38,9 +45,18 @@ export class InvalidRequest extends AppError {
   }
 }
 
-/** zod validation of a request part; a failure throws `InvalidRequest`. */
+/** The JSON-body validators `validate` has made: the routes holding one are the routes that take a body. */
+const jsonBodyValidators = new WeakSet<object>();
+
+/** Whether a route handler is a JSON-body validator, so its route takes a body. */
+export const isJsonBodyValidator = (handler: object) => jsonBodyValidators.has(handler);
+
+/**
+ * zod validation of a request part; a failure throws `InvalidRequest`. `validate("json", …)`
+ * is also how a route declares that it takes a body (see `strictBody`).
+ */
 export function validate<T extends z.ZodType, Target extends keyof ValidationTargets>(target: Target, schema: T) {
-  return zValidator(target, schema, (result) => {
+  const middleware = zValidator(target, schema, (result) => {
     if (!result.success) {
       throw new InvalidRequest(result.error.issues.map((i) => ({
         path: i.path.map(String).join(".") || target,
@@ -48,4 +64,6 @@ export function validate<T extends z.ZodType, Target extends keyof ValidationTar
       })));
     }
   });
+  if (target === "json") jsonBodyValidators.add(middleware);
+  return middleware;
 }

@@ -2,6 +2,7 @@
  * Request and response shapes of KEK management (`/admin/keys`, service role only).
  */
 import { z } from "zod";
+import { decimalInt } from "../http/validation.ts";
 
 /** What a caller other than the service role is told. */
 export const SERVICE_ROLE_ONLY = "Key management is for the service role only.";
@@ -18,7 +19,7 @@ export const rotateBody = z.strictObject({
 }).optional();
 export type RotateInput = NonNullable<z.infer<typeof rotateBody>>;
 
-export const keyVersionParam = z.strictObject({ version: z.coerce.number().int().min(1).max(2_147_483_647) });
+export const keyVersionParam = z.strictObject({ version: decimalInt(1, 2_147_483_647) });
 
 export type KeyStatus = "active" | "retiring" | "retired";
 

@@ -6,7 +6,7 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../http/app-env.ts";
 import { ok } from "../http/envelope.ts";
-import { noStore } from "../http/middleware.ts";
+import { noStore, refuseHead } from "../http/middleware.ts";
 import { idParam, validate } from "../http/validation.ts";
 import { appError } from "../errors.ts";
 import type { SecretService } from "./secret-service.ts";
@@ -21,6 +21,15 @@ function ifMatchVersion(header: string | undefined): number | undefined {
   const m = header.trim().match(/^(?:W\/)?"(\d{1,10})"$/);
   if (!m) throw appError("invalid_request", 'If-Match must be an ETag this API returned, like "3".');
   return Number(m[1]);
+}
+
+/** The version a check-and-set expects, from the body or `If-Match`; both, disagreeing → 400. */
+function expectedVersionOf(fromBody: number | undefined, ifMatch: string | undefined): number | undefined {
+  const fromHeader = ifMatchVersion(ifMatch);
+  if (fromHeader !== undefined && fromBody !== undefined && fromHeader !== fromBody) {
+    throw appError("invalid_request", "If-Match and expectedVersion disagree.");
+  }
+  return fromBody ?? fromHeader;
 }
 
 export function secretRoutes(service: SecretService) {
@@ -50,20 +59,16 @@ export function secretRoutes(service: SecretService) {
   app.post("/:id/restore", validate("param", idParam), async (c) =>
     ok(c, await service.restore(c.get("ctx"), c.req.valid("param").id)));
 
-  app.get("/:id/value", noStore, validate("param", idParam), validate("query", valueQuery), async (c) => {
+  app.get("/:id/value", refuseHead, noStore, validate("param", idParam), validate("query", valueQuery), async (c) => {
     const value = await service.readValue(c.get("ctx"), c.req.valid("param").id, c.req.valid("query").version);
     return ok(c, value);
   });
 
   app.put("/:id/value", validate("param", idParam), validate("json", putValueBody), async (c) => {
     const body = c.req.valid("json");
-    const fromHeader = ifMatchVersion(c.req.header("if-match"));
-    if (fromHeader !== undefined && body.expectedVersion !== undefined && fromHeader !== body.expectedVersion) {
-      throw appError("invalid_request", "If-Match and expectedVersion disagree.");
-    }
     const secret = await service.putValue(c.get("ctx"), c.req.valid("param").id, {
       value: body.value,
-      expectedVersion: body.expectedVersion ?? fromHeader,
+      expectedVersion: expectedVersionOf(body.expectedVersion, c.req.header("if-match")),
     });
     c.header("ETag", `"${secret.currentVersion}"`);
     return ok(c, secret);
@@ -74,7 +79,7 @@ export function secretRoutes(service: SecretService) {
 
   app.post("/:id/versions/:n/restore", validate("param", versionParams), validate("json", rollbackBody), async (c) => {
     const { id, n } = c.req.valid("param");
-    const expected = c.req.valid("json")?.expectedVersion ?? ifMatchVersion(c.req.header("if-match"));
+    const expected = expectedVersionOf(c.req.valid("json")?.expectedVersion, c.req.header("if-match"));
     const secret = await service.rollback(c.get("ctx"), id, n, expected);
     c.header("ETag", `"${secret.currentVersion}"`);
     return ok(c, secret);

@@ -4,7 +4,7 @@
  * column can never reach JSON.
  */
 import { z } from "zod";
-import { int4, isoDate, uuid } from "../http/validation.ts";
+import { decimalInt, isoDate, uuid } from "../http/validation.ts";
 import { GRANT_LEVELS, type Permission } from "./permissions.ts";
 
 const SECRET_TYPES = ["api_key", "database_url", "jwt_secret", "custom"] as const;
@@ -50,7 +50,7 @@ export const updateSecretBody = z.strictObject({
 export type UpdateSecretInput = z.infer<typeof updateSecretBody>;
 
 /** A version number in a path or query string. */
-const version = z.coerce.number().pipe(int4);
+const version = decimalInt(1, 2_147_483_647);
 /** The version a check-and-set expects; 0 never matches a secret. */
 const expectedVersion = z.number().int().min(0).max(2_147_483_647).optional();
 
@@ -80,7 +80,7 @@ export const listQuery = z.strictObject({
     .transform((v) => `${v.slice(0, -1)} ${({ s: "seconds", m: "minutes", h: "hours", d: "days", w: "weeks" } as const)[v.at(-1) as "s"]}`)
     .optional(),
   cursor: z.string().max(512).optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(50),
+  limit: decimalInt(1, 100).default(50),
 });
 export type ListQuery = z.infer<typeof listQuery>;
 

@@ -3,8 +3,8 @@
  *
  * Written from the limits, not imported from the app's zod schemas: a schema that accepts too
  * much makes the fuzz suites fail instead of silently agreeing with itself. The oracle judges
- * what the server will actually see (the JSON after a round trip, `{}` for a body the JSON
- * validator ignores, a path segment after decoding) and errs on the side of "could be valid".
+ * what the server will actually see (the JSON after a round trip, a body not declared JSON
+ * refused, a path segment after decoding) and errs on the side of "could be valid".
  */
 
 export const TYPES = ["api_key", "database_url", "jwt_secret", "custom"];
@@ -99,10 +99,10 @@ export const tryDecode = (seg: string) => {
 /** Whether a path segment reaches the app as `id` (uuids compare case-insensitively). */
 export const namesId = (seg: string, id: string) => tryDecode(seg).toLowerCase() === id.toLowerCase();
 
-/** z.coerce.number() semantics: anything Number() turns into a version in range could be one. */
+/** Numbers in a path are plain decimal integers: no sign, leading zero, space, exponent or `0x`. */
 export const versionSegmentOk = (seg: string) => {
-  const n = Number(tryDecode(seg));
-  return Number.isInteger(n) && n >= 1 && n <= MAX_INT;
+  const s = tryDecode(seg);
+  return /^[1-9][0-9]*$/.test(s) && Number(s) <= MAX_INT;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -122,14 +122,20 @@ export const raw = (text: string, contentType: string): Payload => ({ kind: "raw
 
 export const MALFORMED = Symbol("malformed JSON");
 const TOO_LARGE = Symbol("over the body limit");
+const NOT_JSON = Symbol("a body not declared JSON");
 
-/** The body the JSON validator hands to zod: no body or a non-JSON type is `{}`. */
+/** The bytes a payload sends, as text; undefined when it sends none. */
+const textOf = (p: Payload) => p.kind === "none" ? undefined : p.kind === "json" ? JSON.stringify(p.value) : p.text;
+
+/** Routes that take no body refuse any body that is not empty. */
+export const sendsNoBody = (p: Payload) => !textOf(p);
+
+/** The body the JSON validator hands to zod: no body is `{}`; a body of another type is refused. */
 export function wireOf(p: Payload): unknown {
-  if (p.kind === "none") return {};
-  const text = p.kind === "json" ? JSON.stringify(p.value) : p.text;
-  if (text === undefined) return {}; // JSON.stringify(undefined): nothing is sent
+  const text = textOf(p);
+  if (text === undefined) return {}; // no payload, or JSON.stringify(undefined): nothing is sent
   if (utf8Bytes(text) > MAX_BODY_BYTES) return TOO_LARGE;
-  if (p.kind === "raw" && !JSON_TYPES.includes(p.contentType)) return {};
+  if (p.kind === "raw" && !JSON_TYPES.includes(p.contentType)) return text === "" ? {} : NOT_JSON;
   // What Request.text() yields: UTF-8 round trip (lone surrogates become U+FFFD), BOM dropped.
   const seen = new TextDecoder().decode(new TextEncoder().encode(text));
   try {
