@@ -87,6 +87,8 @@ const EnvSchema = z.object({
   SIGYL_CORS_ORIGINS: csv.default(["*"]),
   SIGYL_DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   SIGYL_DB_PREPARE: boolish.default(true),
+  /** Each request's transaction, connection wait included; see `DatabaseTimeouts`. */
+  SIGYL_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
   SIGYL_DATA_DIR: z.string().default(".sigyl/pglite"),
   SIGYL_TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(1),
   SIGYL_JOB_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
@@ -114,7 +116,7 @@ export interface Config {
   auth: AuthSettings;
   corsOrigins: string[];
   trustedProxyHops: number;
-  db: { max: number; prepare: boolean };
+  db: { max: number; prepare: boolean; requestTimeoutMs: number };
   dataDir: string;
   jobIntervalSeconds: number;
   host: string;
@@ -143,7 +145,7 @@ export function loadConfig(env: Record<string, string | undefined>, options: { d
     auth: authSettings(e, production),
     corsOrigins: e.SIGYL_CORS_ORIGINS,
     trustedProxyHops: e.SIGYL_TRUSTED_PROXY_HOPS,
-    db: { max: e.SIGYL_DB_POOL_SIZE, prepare: e.SIGYL_DB_PREPARE },
+    db: { max: e.SIGYL_DB_POOL_SIZE, prepare: e.SIGYL_DB_PREPARE, requestTimeoutMs: e.SIGYL_REQUEST_TIMEOUT_MS },
     dataDir: e.SIGYL_DATA_DIR,
     jobIntervalSeconds: e.SIGYL_JOB_INTERVAL_SECONDS,
     host: e.HOST,

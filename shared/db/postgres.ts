@@ -1,6 +1,6 @@
 import postgres from "postgres";
 import { ConfigError } from "../config.ts";
-import { type Database, type Queryable, redactUrl, type Row } from "./database.ts";
+import { type Database, type Queryable, redactUrl, type Row, timeoutsFor } from "./database.ts";
 
 export interface PostgresOptions {
   /** Pool size. */
@@ -11,6 +11,8 @@ export interface PostgresOptions {
    * Supabase transaction pooler URL.
    */
   prepare?: boolean;
+  /** Each request's budget (`SIGYL_REQUEST_TIMEOUT_MS`; see `DatabaseTimeouts`); none: no deadline. */
+  requestTimeoutMs?: number;
 }
 
 /** What postgres.js is told to do about TLS (`false`: plaintext). */
@@ -124,5 +126,6 @@ export function createPostgresDatabase(url: string, options: PostgresOptions = {
     exec: root.exec,
     transaction: <T>(fn: (tx: Queryable) => Promise<T>) => sql.begin((tx) => fn(wrap(tx))) as Promise<T>,
     close: () => sql.end({ timeout: 5 }),
+    timeouts: options.requestTimeoutMs === undefined ? undefined : timeoutsFor(options.requestTimeoutMs),
   };
 }

@@ -234,7 +234,7 @@ describe("skipped suites", () => {
     const lines = stdout.split("\n").filter((l) => l.startsWith("[sigyl tests] skipped:")).sort();
     expect(lines).toEqual([
       "[sigyl tests] skipped: health against PostgreSQL through a proxy that goes down and up: needs DATABASE_URL (PostgreSQL)",
-      "[sigyl tests] skipped: is trimmed past its retention when pg_cron is installed: needs DATABASE_URL (PostgreSQL)",
+      "[sigyl tests] skipped: is trimmed past its retention when pg_cron is installed, for our jobs only: needs DATABASE_URL (PostgreSQL)",
       "[sigyl tests] skipped: migrations on PostgreSQL with the real Supabase CLI: needs DATABASE_URL (PostgreSQL)",
       "[sigyl tests] skipped: npm start on PostgreSQL: needs DATABASE_URL (PostgreSQL)",
       "[sigyl tests] skipped: pg_cron: needs DATABASE_URL (PostgreSQL with pg_cron)",

@@ -1,7 +1,8 @@
 /**
  * A TCP proxy to PostgreSQL that a test takes down and brings back up, to play an outage:
  * down, nothing listens on its port (connections are refused) and open connections are cut;
- * up, it forwards to the target again on the same port.
+ * up, it forwards to the target again on the same port. Stalled, it accepts connections and
+ * keeps them open but forwards nothing (a database that never answers) until `resume`.
  */
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { freePort } from "./processes.ts";
@@ -12,6 +13,10 @@ export interface TcpProxy {
   urlFor(url: string): string;
   up(): Promise<void>;
   down(): Promise<void>;
+  /** Holds every byte, both ways, on open and new connections. */
+  stall(): void;
+  /** Sends what was held, in order, and forwards again. */
+  resume(): void;
 }
 
 /** A proxy to `target` (host and port of a URL), up unless `startDown`. */
@@ -20,6 +25,11 @@ export async function createTcpProxy(target: string, options: { startDown?: bool
   const port = await freePort();
   const sockets = new Set<Socket>();
   let server: Server | null = null;
+  let held: (() => void)[] | null = null;
+  const forward = (from: Socket, to: Socket) => {
+    from.on("data", (chunk) => held ? held.push(() => to.write(chunk)) : to.write(chunk));
+    from.on("end", () => held ? held.push(() => to.end()) : to.end());
+  };
 
   const up = () =>
     new Promise<void>((resolve, reject) => {
@@ -27,7 +37,8 @@ export async function createTcpProxy(target: string, options: { startDown?: bool
       const s = createServer((client) => {
         const conn = createConnection(Number(upstream.port || 5432), upstream.hostname);
         sockets.add(client).add(conn);
-        client.pipe(conn).pipe(client);
+        forward(client, conn);
+        forward(conn, client);
         const drop = () => {
           client.destroy();
           conn.destroy();
@@ -64,5 +75,14 @@ export async function createTcpProxy(target: string, options: { startDown?: bool
   };
 
   if (!options.startDown) await up();
-  return { port, urlFor, up, down };
+  const stall = () => {
+    held ??= [];
+  };
+  const resume = () => {
+    const queued = held ?? [];
+    held = null;
+    for (const send of queued) send();
+  };
+
+  return { port, urlFor, up, down, stall, resume };
 }
