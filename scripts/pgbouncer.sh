@@ -9,6 +9,7 @@
 #   bash scripts/pgbouncer.sh status   exit 0 when it answers
 #
 # Then: DATABASE_URL=postgresql://postgres@127.0.0.1:6432/<db> SIGYL_DB_PREPARE=false ...
+# (the test harness connects the app as sigyl_api@127.0.0.1:6432 and its fixtures as postgres).
 # Every database of the upstream server is reachable under its own name. Apply migrations
 # directly to PostgreSQL (port 5432), never through the pooler.
 #
@@ -69,8 +70,9 @@ start() {
   fi
 
   mkdir -p "$DIR"
-  # Trust, as the upstream trusts 127.0.0.1; PgBouncer still wants the user in its auth file.
-  printf '"postgres" ""\n' > "$DIR/userlist.txt"
+  # Trust, as the upstream trusts 127.0.0.1; PgBouncer still wants each user in its auth file:
+  # postgres (the owner) and sigyl_api, the function's login (as hosted, through Supavisor).
+  printf '"postgres" ""\n"sigyl_api" ""\n' > "$DIR/userlist.txt"
   cat > "$DIR/pgbouncer.ini" <<EOF
 [databases]
 * = host=$UPSTREAM_HOST port=$UPSTREAM_PORT

@@ -13,6 +13,12 @@
  * `SUPABASE_SECRET_KEYS`, `SUPABASE_PUBLISHABLE_KEYS`), so it verifies callers exactly as it
  * does hosted. `npm run token` signs with the same key.
  *
+ * The database is migrated as the login DATABASE_URL names (the owner), and the function is
+ * served as `sigyl_api`, the role hosted deployments log in as (scripts/lib/local.ts
+ * openApiDatabase): on PostgreSQL a second connection as that user, on PGlite the same
+ * instance acting as it. A server that refuses that login (it wants a password) is served as
+ * the owner, with a warning, and health reports `degraded`.
+ *
  * A PGlite data dir is held under its lock (scripts/lib/data-dir-lock.ts) from open to
  * shutdown, so a second process on it stops with one line; once listening, the server writes
  * its URL into the lock file, where `npm run token` finds it whatever the PORT.
@@ -24,6 +30,7 @@ import {
   localKeys,
   localKeysPath,
   migrateLocal,
+  openApiDatabase,
   openDatabase,
   platformVariables,
   publicKeySet,
@@ -71,7 +78,15 @@ async function main() {
     fail(err instanceof ConfigError ? err.message : (err as Error).message);
   }
 
-  const runtime = await createRuntime({ config: functionConfig, db });
+  // The function's login; the owner's connection keeps the jobs timer and the local auth admin API.
+  let apiDb;
+  try {
+    apiDb = await openApiDatabase(db, config);
+  } catch (err) {
+    console.error(`sigyl: ${(err as Error).message}; serving as the migration's login (health: degraded)`);
+    apiDb = db;
+  }
+  const runtime = await createRuntime({ config: functionConfig, db: apiDb });
   const [{ cron }] = await db.query<{ cron: boolean }>(
     `select exists (select 1 from pg_extension where extname = 'pg_cron') as cron`);
   let jobs: ReturnType<typeof setInterval> | undefined;
@@ -104,6 +119,7 @@ async function main() {
   const base = `${origin}${FUNCTION_PREFIX}/secrets`;
   console.log(`sigyl: serving ${base}`);
   console.log(`sigyl: database: ${db.kind === "pglite" ? `embedded PGlite at ${db.location}` : `PostgreSQL ${db.location}`}`);
+  console.log(`sigyl: the function acts as ${apiDb === db ? "the migration's login (not sigyl_api)" : "sigyl_api"}`);
   console.log(`sigyl: scheduled jobs: ${cron ? "pg_cron" : `local timer every ${config.jobIntervalSeconds}s`}`);
   console.log(`sigyl: auth as hosted: ES256 user tokens under ${origin}${JWKS_PATH}, the service role by its sb_secret_ key; keys in ${localKeysPath(config)}`);
   console.log(`sigyl: get a token:  npm run token -- alice@example.com   (service role: npm run token -- --service)`);
@@ -117,6 +133,7 @@ async function main() {
     console.log("sigyl: shutting down");
     clearInterval(jobs);
     await server.shutdown();
+    if (apiDb !== db) await apiDb.close();
     await db.close();
     Deno.exit(0);
   };

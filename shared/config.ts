@@ -23,6 +23,12 @@
 import { base64url, type JSONWebKeySet } from "jose";
 import { z } from "zod";
 
+/**
+ * The database login the function is meant to use: created by the foundation migration, it
+ * owns nothing and may only become `authenticated`/`service_role` and call the API helpers.
+ */
+export const API_ROLE = "sigyl_api";
+
 /** The JWT secret of Supabase's local stack (public; used only when running locally). */
 export const LOCAL_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long";
 

@@ -8,8 +8,8 @@ import { dirname, isAbsolute, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { base64url, exportJWK, generateKeyPair, importJWK, type JSONWebKeySet, type JWK, SignJWT } from "jose";
 import { z } from "zod";
-import type { Config } from "../../shared/config.ts";
-import type { Database } from "../../shared/db/database.ts";
+import { API_ROLE, type Config } from "../../shared/config.ts";
+import { type Database, redactUrl } from "../../shared/db/database.ts";
 import { migrate } from "../../shared/db/migrate.ts";
 import { createPostgresDatabase } from "../../shared/db/postgres.ts";
 import { type DataDirLock, lockDataDir } from "./data-dir-lock.ts";
@@ -75,8 +75,47 @@ export async function openDatabase(config: Config, options: { lock?: DataDirLock
   }
 }
 
-export function migrateLocal(db: Database) {
-  return migrate(db, { migrationsDir: MIGRATIONS_DIR, standInPath: STAND_IN_PATH });
+/**
+ * The platform stand-in and every pending migration, as the owner; then the local half of
+ * the hosted setup step: the function's role `sigyl_api` may log in (the migrations create it
+ * NOLOGIN and never hold a password; hosted, the README's `alter role … with login password`
+ * does this). No password here: the local server trusts loopback connections.
+ */
+export async function migrateLocal(db: Database) {
+  const result = await migrate(db, { migrationsDir: MIGRATIONS_DIR, standInPath: STAND_IN_PATH });
+  // Only where it cannot log in yet: roles are cluster-wide, and suites migrating databases of
+  // their own at once would otherwise update the same catalog row ("tuple concurrently updated").
+  await db.exec(
+    `do $$ begin if not exists (select 1 from pg_roles where rolname = '${API_ROLE}' and rolcanlogin) then alter role ${API_ROLE} with login; end if; end $$`,
+  );
+  return result;
+}
+
+/** A PostgreSQL URL with its user replaced by `sigyl_api` and no password: the function's login, locally. */
+export function apiRoleUrl(ownerUrl: string): string {
+  const url = new URL(ownerUrl);
+  url.username = API_ROLE;
+  url.password = "";
+  return url.toString();
+}
+
+/**
+ * The database as the function's login, `sigyl_api`, next to the owner's connection that
+ * migrated it: on PostgreSQL a connection as that user (same server, no password: local trust);
+ * on PGlite the same instance acting as it. Throws when PostgreSQL refuses the login (a
+ * server that wants a password); `npm start` then serves as the owner and health says so.
+ */
+export async function openApiDatabase(owner: Database, config: Config): Promise<Database> {
+  if (owner.kind === "pglite") return (owner as Database & { loggedInAs(role: string): Database }).loggedInAs(API_ROLE);
+  const url = apiRoleUrl(config.databaseUrl!);
+  const db = createPostgresDatabase(url, config.db);
+  try {
+    await db.query("select 1");
+    return db;
+  } catch (err) {
+    await db.close().catch(() => {});
+    throw new Error(`cannot log in as ${API_ROLE} (${redactUrl(url)}): ${(err as Error).message || (err as { code?: string }).code}`);
+  }
 }
 
 /** Creates the auth.users row for an email if missing (as Supabase Auth would) and returns it. */

@@ -9,6 +9,7 @@ export const SCHEDULED_JOBS: readonly { name: string; schedule: string }[] = [
   { name: "sigyl-expire-secrets", schedule: "* * * * *" },
   { name: "sigyl-purge-deleted", schedule: "17 * * * *" },
   { name: "sigyl-trim-job-history", schedule: "27 3 * * *" },
+  { name: "sigyl-purge-idempotency", schedule: "* * * * *" },
 ];
 
 export interface ScheduledJobRow {
@@ -22,20 +23,21 @@ export interface Probe {
   pgCron: boolean;
   /** Rows of `cron.job` for the names in SCHEDULED_JOBS; empty without pg_cron. */
   jobs: ScheduledJobRow[];
+  /** The role the service acts as outside a caller's transaction: its database login. */
+  login: string;
 }
 
+/**
+ * One statement: `private.health_probe` (security definer, since the function's login may read
+ * neither the migration history nor cron.job's rows of postgres) and the role this connection
+ * acts as outside any caller's transaction, which on PostgreSQL is the login itself.
+ */
 export async function probe(q: Queryable): Promise<Probe> {
-  const [row] = await q.query<{ migrations: number; pg_cron: boolean }>(
-    `select (select count(*)::int from supabase_migrations.schema_migrations) as migrations,
-            exists (select 1 from pg_extension where extname = 'pg_cron')
-              and to_regclass('cron.job') is not null as pg_cron`,
+  const [row] = await q.query<{ migrations: number; pg_cron: boolean; jobs: ScheduledJobRow[] | string; login: string }>(
+    `select p.migrations, p.pg_cron, p.jobs, current_user::text as login
+       from private.health_probe($1::text[]) p`,
+    [SCHEDULED_JOBS.map((j) => j.name)],
   );
-  // cron.job exists only where pg_cron does, so it is named only after that check.
-  const jobs = row.pg_cron
-    ? await q.query<ScheduledJobRow>(
-      `select jobname::text as name, schedule, active from cron.job where jobname = any($1::text[]) order by jobid`,
-      [SCHEDULED_JOBS.map((j) => j.name)],
-    )
-    : [];
-  return { migrations: row.migrations, pgCron: row.pg_cron, jobs };
+  const jobs = typeof row.jobs === "string" ? JSON.parse(row.jobs) as ScheduledJobRow[] : row.jobs;
+  return { migrations: row.migrations, pgCron: row.pg_cron, jobs, login: row.login };
 }

@@ -6,6 +6,7 @@ import { fail } from "../http/envelope.ts";
 import type { Keyring } from "../crypto/keyring.ts";
 import { probe } from "./health-dal.ts";
 import { assessJobs } from "./health-jobs.ts";
+import { assessLogin } from "./health-login.ts";
 
 export interface HealthDeps {
   db: Database;
@@ -19,11 +20,14 @@ export interface HealthDeps {
  * `GET /health`: the database's state and who runs the scheduled jobs. Needs no token and
  * says nothing secret: kind of database, applied migrations, active KEK version, job names.
  *
- * - `ok` (200): the database answers and the scheduled jobs have a runner.
+ * - `ok` (200): the database answers, the service acts as `sigyl_api` and the scheduled jobs
+ *   have a runner.
  * - `degraded` (200): the database answers, so every request is served, but a scheduled job
- *   has no runner (`jobs.missing`): expiry and purge silently stop. 200 because the service
- *   does answer correctly and a 5xx would take a working instance out of rotation; monitors
- *   read `status`.
+ *   has no runner (`jobs.missing`: expiry and purge silently stop), or the service logged in
+ *   as another role than `sigyl_api` (`database.login`, with `database.fix`: the owner could
+ *   switch off the triggers that keep versions immutable and the audit append-only). 200
+ *   because the service does answer correctly and a 5xx would take a working instance out of
+ *   rotation; monitors read `status`.
  * - 503 `database_unavailable`: the database does not answer (or not within the timeout).
  */
 export function healthRoutes(deps: HealthDeps) {
@@ -37,11 +41,15 @@ export function healthRoutes(deps: HealthDeps) {
       });
       const row = await Promise.race([probe(deps.db), timeout]);
       const jobs = assessJobs(row, { localTimer: deps.localJobTimer ?? false });
+      const login = assessLogin(row.login);
       return c.json({
         success: true,
         data: {
-          status: jobs.missing.length ? "degraded" : "ok",
-          database: { kind: deps.db.kind, reachable: true, migrations: row.migrations, pgCron: row.pgCron, latencyMs: Math.round(performance.now() - started) },
+          status: jobs.missing.length || login.fix ? "degraded" : "ok",
+          database: {
+            kind: deps.db.kind, reachable: true, migrations: row.migrations, pgCron: row.pgCron,
+            latencyMs: Math.round(performance.now() - started), ...login,
+          },
           keyring: { activeKekVersion: deps.keyring.activeVersion },
           jobs,
         },

@@ -12,6 +12,7 @@ create or replace function private.lock_secret_for(p_id uuid, p_min_level text, 
 language plpgsql security definer set search_path = ''
 as $$
 begin
+  perform private.require_api_session();
   level := private.caller_permission(p_id);
   if level is null then
     raise exception 'secret_not_found' using errcode = 'S0404';
@@ -34,6 +35,36 @@ $$;
 comment on function private.lock_secret_for(uuid, text) is
   'Checks the caller holds p_min_level, then locks the secret for a change and checks again; an invisible secret is reported as secret_not_found, so existence never leaks and a stranger never holds a lock.';
 
+-- What the function seals, checked again by the database (shared/crypto/envelope.ts, format
+-- 1): a 12-byte IV, a ciphertext of 1 to 65,536 value bytes (MAX_VALUE_BYTES) plus its 16-byte
+-- tag, a wrapped DEK of 60 bytes (IV 12 || DEK 32 || tag 16), under the active KEK. A write
+-- under a KEK that a rotation has moved past is refused as kek_retired, on which the function
+-- reloads its keyring and seals again; a KEK that does not exist is bad input.
+create or replace function private.check_sealed_value(p_iv bytea, p_ciphertext bytea, p_wrapped_dek bytea, p_kek_version int)
+returns void
+language plpgsql stable set search_path = ''
+as $$
+declare
+  kek_status text;
+begin
+  if octet_length(p_iv) is distinct from 12
+     or coalesce(octet_length(p_ciphertext), 0) not between 17 and 65536 + 16
+     or octet_length(p_wrapped_dek) is distinct from 60 then
+    raise exception 'invalid_request: the sealed value does not have the envelope''s lengths' using errcode = 'S0400';
+  end if;
+  select k.status into kek_status from private.key_versions k where k.version = p_kek_version;
+  if kek_status is null then
+    raise exception 'invalid_request: no such KEK version' using errcode = 'S0400';
+  end if;
+  if kek_status <> 'active' then
+    raise exception 'kek_retired' using errcode = 'S0409';
+  end if;
+end
+$$;
+comment on function private.check_sealed_value(bytea, bytea, bytea, int) is
+  'Refuses a sealed value whose IV, ciphertext or wrapped DEK lengths are not the envelope''s, or whose KEK is not the active one (kek_retired: the function reloads its keyring and seals again).';
+revoke all on function private.check_sealed_value(bytea, bytea, bytea, int) from public, anon, authenticated, service_role;
+
 create or replace function private.create_secret(
   p_id uuid, p_owner uuid, p_name text, p_type public.secret_type, p_description text,
   p_tags text[], p_expires_at timestamptz,
@@ -45,6 +76,8 @@ declare
   owner uuid;
   created public.secrets;
 begin
+  perform private.require_api_session();
+  perform private.check_sealed_value(p_iv, p_ciphertext, p_wrapped_dek, p_kek_version);
   if (select auth.role()) = 'service_role' then
     owner := p_owner;
     if owner is null then raise exception 'owner_required' using errcode = 'S0400'; end if;
@@ -77,6 +110,7 @@ declare
   cur public.secrets;
   updated public.secrets;
 begin
+  perform private.require_api_session();
   select (l.s).* into cur from private.lock_secret_for(p_id, 'write') l;
   if cur.deleted_at is not null then raise exception 'secret_deleted' using errcode = 'S0410'; end if;
   update public.secrets set
@@ -110,8 +144,10 @@ declare
   cur public.secrets;
   updated public.secrets;
 begin
+  perform private.require_api_session();
   select (l.s).* into cur from private.lock_secret_for(p_id, 'write') l;
   if cur.deleted_at is not null then raise exception 'secret_deleted' using errcode = 'S0410'; end if;
+  perform private.check_sealed_value(p_iv, p_ciphertext, p_wrapped_dek, p_kek_version);
   if cur.current_version <> p_expected_version then
     raise exception 'version_conflict' using errcode = 'S0409';
   end if;
@@ -140,6 +176,7 @@ declare
   v public.secret_versions;
   reason text;
 begin
+  perform private.require_api_session();
   select * into s from public.secrets where id = p_id;
   level := private.caller_permission(p_id);
   if s.id is null or level is null then
@@ -181,6 +218,7 @@ as $$
 declare
   cur public.secrets;
 begin
+  perform private.require_api_session();
   select (l.s).* into cur from private.lock_secret_for(p_id, 'write') l;
   if cur.deleted_at is not null then raise exception 'secret_deleted' using errcode = 'S0410'; end if;
   return query
@@ -199,6 +237,7 @@ declare
   cur public.secrets;
   updated public.secrets;
 begin
+  perform private.require_api_session();
   select (l.s).* into cur from private.lock_secret_for(p_id, 'admin') l;
   if p_deleted and cur.deleted_at is not null then
     raise exception 'secret_deleted' using errcode = 'S0410';
@@ -224,6 +263,7 @@ language plpgsql security definer set search_path = ''
 as $$
 #variable_conflict use_column
 begin
+  perform private.require_api_session();
   perform private.lock_secret_for(p_id, 'admin');
   return query
     select p.user_id, u.email::text, p.permission, p.granted_by, p.granted_at
@@ -245,6 +285,7 @@ declare
   cur public.secrets;
   grantee auth.users;
 begin
+  perform private.require_api_session();
   select (l.s).* into cur from private.lock_secret_for(p_id, 'admin') l;
   if cur.deleted_at is not null then raise exception 'secret_deleted' using errcode = 'S0410'; end if;
   select * into grantee from auth.users u
@@ -272,6 +313,7 @@ as $$
 declare
   level text := private.caller_permission(p_id);
 begin
+  perform private.require_api_session();
   if level is null then raise exception 'secret_not_found' using errcode = 'S0404'; end if;
   if p_grantee is distinct from (select auth.uid()) then
     perform private.lock_secret_for(p_id, 'admin');

@@ -162,7 +162,7 @@ select throws_ok(
   'S0403', 'forbidden', 'a write grantee cannot revoke another grantee');
 select throws_ok(
   format($$select private.put_value(%L, 2, tests.dummy_bytes(12), tests.dummy_bytes(16), tests.dummy_bytes(60), 1)$$, :'s1'),
-  '23514', null, 'a ciphertext shorter than 17 bytes (16-byte tag plus at least one byte) is refused by the table');
+  'S0400', null, 'a ciphertext shorter than 17 bytes (16-byte tag plus at least one byte) is refused by the helper, before the table''s check');
 
 -- The owner keeps full control ------------------------------------------------------------
 

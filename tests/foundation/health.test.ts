@@ -16,7 +16,7 @@ import { SCHEDULED_JOBS } from "../../shared/health/health-dal.ts";
 import { assessJobs } from "../../shared/health/health-jobs.ts";
 import { MIGRATIONS_DIR } from "../../scripts/lib/local.ts";
 import { eventually } from "../helpers/processes.ts";
-import { JWT_SECRET, openTestDatabase } from "../helpers/harness.ts";
+import { JWT_SECRET, openApiTestDatabase, openTestDatabases } from "../helpers/harness.ts";
 import { describeOrSkip, needsPostgres, skipNow } from "../helpers/skip.ts";
 import { createTcpProxy } from "../helpers/tcp-proxy.ts";
 
@@ -43,8 +43,8 @@ const scheduled = (overrides: Record<string, { schedule?: string; active?: boole
 /** A database that answers the health probe as a server with pg_cron and these `cron.job` rows. */
 function withCronJobs(rows: ReturnType<typeof scheduled>): Database {
   const query = ((text: string) => {
-    if (text.includes("from cron.job")) return Promise.resolve(rows);
-    return Promise.resolve([{ migrations: 9, pg_cron: true }]);
+    if (!text.includes("private.health_probe")) return Promise.reject(new Error(`unexpected query: ${text}`));
+    return Promise.resolve([{ migrations: 9, pg_cron: true, jobs: rows, login: "sigyl_api" }]);
   }) as Queryable["query"];
   return {
     kind: "postgres", location: "x", query, exec: async () => {},
@@ -78,7 +78,7 @@ describe("health", () => {
 describe("health reports who runs the scheduled jobs", () => {
   let db: Database;
   beforeAll(async () => {
-    db = await openTestDatabase();
+    db = await openApiTestDatabase();
   });
   afterAll(async () => {
     await db?.close();
@@ -106,7 +106,9 @@ describe("health reports who runs the scheduled jobs", () => {
     });
     for (const localTimer of [false, true]) {
       const report = assessJobs({ pgCron: true, jobs }, { localTimer });
-      expect(report).toMatchObject({ scheduler: "pg_cron", missing: ALL_JOBS });
+      expect(report).toMatchObject({
+        scheduler: "pg_cron", missing: ["sigyl-expire-secrets", "sigyl-purge-deleted", "sigyl-trim-job-history"],
+      });
       expect(report.fix).toMatch(/schedule/);
     }
   });
@@ -155,6 +157,32 @@ describe("health reports who runs the scheduled jobs", () => {
       status: "degraded",
       jobs: { scheduler: "pg_cron", missing: ["sigyl-purge-deleted"] },
     });
+  });
+});
+
+describe("health reports which login the service acts as", () => {
+  let dbs: Awaited<ReturnType<typeof openTestDatabases>>;
+  beforeAll(async () => {
+    dbs = await openTestDatabases();
+  });
+  afterAll(async () => {
+    await dbs?.api.close();
+    await dbs?.owner.close();
+  });
+
+  it("ok as sigyl_api, the function's own login", async () => {
+    const res = await health(await appOver(dbs.api, { localJobTimer: true }));
+    expect(res.status).toBe(200);
+    expect(res.body.data.database.login).toBe("sigyl_api");
+    expect(res.body.data.database.fix).toBeUndefined();
+    expect(res.body.data.status).toBe(res.body.data.jobs.missing.length ? "degraded" : "ok");
+  });
+
+  it("degraded, still 200, as the owner (hosted: SUPABASE_DB_URL only), naming the login and the fix", async () => {
+    const res = await health(await appOver(dbs.owner, { localJobTimer: true }));
+    expect(res.status).toBe(200);
+    expect(res.body.data).toMatchObject({ status: "degraded", database: { reachable: true, login: "postgres" } });
+    expect(res.body.data.database.fix).toMatch(/sigyl_api.*DATABASE_URL/);
   });
 });
 

@@ -1,6 +1,8 @@
 /**
  * One database and one app per suite, called in-process with `app.request()` as Hono's own
- * tests do. Users are fresh per call, so suites sharing a PostgreSQL never meet. Every value
+ * tests do. The app acts as the function's login, `sigyl_api` (on PostgreSQL it logs in as it;
+ * on PGlite it acts as it on the same instance), as a hosted deployment does; `db` is the
+ * owner's connection, for fixtures and checks the API could not make. Users are fresh per call, so suites sharing a PostgreSQL never meet. Every value
  * a suite stores is remembered; `close()` fails the suite if any of them sits anywhere in the
  * database (as text, hex or base64) or in a log line.
  */
@@ -12,7 +14,8 @@ import type { Database } from "../../shared/db/database.ts";
 import { createPgliteDatabase } from "../../shared/db/pglite.ts";
 import { createPostgresDatabase } from "../../shared/db/postgres.ts";
 import { createRuntime } from "../../shared/runtime.ts";
-import { ensureUser, migrateLocal, signServiceToken, signUserToken } from "../../scripts/lib/local.ts";
+import { apiRoleUrl, ensureUser, migrateLocal, signServiceToken, signUserToken } from "../../scripts/lib/local.ts";
+import { API_ROLE } from "../../shared/config.ts";
 
 export const usingPostgres = Boolean(process.env.DATABASE_URL);
 export const JWT_SECRET = loadConfig({}).auth.jwtSecret!;
@@ -36,23 +39,47 @@ export class TestClock implements Clock {
   }
 }
 
+const prepare = () => process.env.SIGYL_DB_PREPARE !== "false";
+
+/** The owner's connection (DATABASE_URL, or a fresh PGlite from the migrated dump). */
 export async function openTestDatabase(): Promise<Database> {
-  if (usingPostgres) return createPostgresDatabase(process.env.DATABASE_URL!, { max: 8, prepare: process.env.SIGYL_DB_PREPARE !== "false" });
+  return (await openTestDatabases()).owner;
+}
+
+/**
+ * The owner's connection and the function's (`sigyl_api`) to one database. On PGlite both are
+ * one instance: closing `owner` closes it.
+ */
+export async function openTestDatabases(url = process.env.DATABASE_URL): Promise<{ owner: Database; api: Database }> {
+  if (usingPostgres) {
+    return {
+      owner: createPostgresDatabase(url!, { max: 8, prepare: prepare() }),
+      api: createPostgresDatabase(apiRoleUrl(url!), { max: 8, prepare: prepare() }),
+    };
+  }
   const dump = await readFile(inject("pgliteDump"));
-  return await createPgliteDatabase({ loadDataDir: new Blob([dump]) });
+  const owner = await createPgliteDatabase({ loadDataDir: new Blob([dump]) });
+  return { owner, api: owner.loggedInAs(API_ROLE) };
+}
+
+/** A database as the function's login alone, for suites that build an app over it; `close()` closes it all. */
+export async function openApiTestDatabase(): Promise<Database> {
+  const { owner, api } = await openTestDatabases();
+  if (!usingPostgres) return { ...api, close: () => owner.close() };
+  return { ...api, close: async () => void await Promise.all([api.close(), owner.close()]) };
 }
 
 /**
  * A PostgreSQL database of its own, migrated, for a suite that changes database-wide state
  * (the KEK rotation) while other suites share DATABASE_URL. `drop()` removes it.
  */
-async function openIsolatedPostgres(): Promise<{ db: Database; drop: () => Promise<void> }> {
+async function openIsolatedPostgres(): Promise<{ db: Database; api: Database; drop: () => Promise<void> }> {
   const admin = createPostgresDatabase(process.env.DATABASE_URL!, { max: 1 });
   const name = `sigyl_iso_${Math.random().toString(36).slice(2, 10)}`;
   await admin.query(`create database ${name}`);
   const url = new URL(process.env.DATABASE_URL!);
   url.pathname = `/${name}`;
-  const db = createPostgresDatabase(url.toString(), { max: 8, prepare: process.env.SIGYL_DB_PREPARE !== "false" });
+  const { owner: db, api } = await openTestDatabases(url.toString());
   const drop = async () => {
     await admin.query(`drop database if exists ${name} with (force)`);
     await admin.close();
@@ -60,11 +87,11 @@ async function openIsolatedPostgres(): Promise<{ db: Database; drop: () => Promi
   try {
     await migrateLocal(db);
   } catch (err) {
-    await db.close();
+    await Promise.all([db.close(), api.close()]);
     await drop();
     throw err;
   }
-  return { db, drop };
+  return { db, api, drop };
 }
 
 /**
@@ -73,12 +100,12 @@ async function openIsolatedPostgres(): Promise<{ db: Database; drop: () => Promi
  */
 export async function createHarness(options: { isolatedDatabase?: boolean } = {}) {
   const isolated = options.isolatedDatabase && usingPostgres ? await openIsolatedPostgres() : null;
-  const db = isolated?.db ?? await openTestDatabase();
+  const { db, api: apiDb } = isolated ?? await openTestDatabases().then((d) => ({ db: d.owner, api: d.api }));
   const clock = new TestClock();
   const logs: string[] = [];
   const runtime = await createRuntime({
     config: loadConfig({}),
-    db,
+    db: apiDb,
     clock,
     log: (event, fields) => {
       const line = JSON.stringify({ event, ...fields });
@@ -162,13 +189,14 @@ export async function createHarness(options: { isolatedDatabase?: boolean } = {}
 
   async function close() {
     const hits = await findPlaintext();
+    await apiDb.close();
     await db.close();
     await isolated?.drop();
     if (hits.length) throw new Error(`plaintext values found at rest: ${hits.join(", ")}`);
   }
 
   return {
-    db, clock, logs, runtime, app: runtime.app, user, request, createSecret, grant, remember, findPlaintext, close,
+    db, apiDb, clock, logs, runtime, app: runtime.app, user, request, createSecret, grant, remember, findPlaintext, close,
     serviceToken: () => signServiceToken(JWT_SECRET),
   };
 }

@@ -13,7 +13,8 @@ import { dirname, isAbsolute, join, normalize } from "node:path";
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 import { createPostgresDatabase } from "../../shared/db/postgres.ts";
 import type { Database } from "../../shared/db/database.ts";
-import { ROOT, STAND_IN_PATH } from "../../scripts/lib/local.ts";
+import { apiRoleUrl, ROOT, STAND_IN_PATH } from "../../scripts/lib/local.ts";
+import { API_ROLE } from "../../shared/config.ts";
 import type { Upload } from "./management-api-mock.ts";
 import { DENO, eventually, freePort } from "./processes.ts";
 
@@ -138,6 +139,12 @@ export interface HostedDatabase {
   name: string;
   /** The database's URL, as the platform hands it over in SUPABASE_DB_URL. */
   url: string;
+  /**
+   * The URL of the function's own login, sigyl_api, after the README's hosted step (`alter
+   * role sigyl_api with login password …`; no password here: the server trusts loopback):
+   * what `supabase secrets set DATABASE_URL=…` gives the function.
+   */
+  apiUrl: string;
   /** A superuser connection, for what the platform itself writes (auth.users, deployments). */
   db: Database;
   push: Run;
@@ -166,7 +173,8 @@ export async function prepareHostedDatabase(adminUrl: string): Promise<HostedDat
       env: { ...process.env, DO_NOT_TRACK: "1", SUPABASE_TELEMETRY_DISABLED: "1" },
     });
     if (push.code !== 0) throw new Error(`supabase db push failed: ${push.stderr}`);
-    return { name, url: url.toString(), db, push, drop };
+    await db.exec(`alter role ${API_ROLE} with login`);
+    return { name, url: url.toString(), apiUrl: apiRoleUrl(url.toString()), db, push, drop };
   } catch (err) {
     await drop();
     throw err;

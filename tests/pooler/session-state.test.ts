@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { asCaller, asOwner, type Database } from "../../shared/db/database.ts";
-import { openTestDatabase } from "../helpers/harness.ts";
+import { openApiTestDatabase } from "../helpers/harness.ts";
 
 const sessionState = `select current_user::text as "user",
   coalesce(current_setting('request.jwt.claims', true), '') as claims,
@@ -17,8 +17,12 @@ describe("caller state is transaction-local, as a transaction pooler needs", () 
   let db: Database;
   let owner: string;
   beforeAll(async () => {
-    db = await openTestDatabase();
+    db = await openApiTestDatabase();
     [{ user: owner }] = await db.query<{ user: string }>(`select current_user::text as "user"`);
+  });
+
+  it("outside a caller's transaction the service is the function's login, sigyl_api", () => {
+    expect(owner).toBe("sigyl_api");
   });
   afterAll(async () => {
     await db?.close();
