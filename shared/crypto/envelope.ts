@@ -35,6 +35,17 @@ export class DecryptionError extends Error {
   }
 }
 
+/**
+ * A re-wrapped DEK that does not unwrap, with the KEK it was wrapped under, to the DEK it
+ * wraps: storing it would lose the value for good, so a rotation stops on it.
+ */
+export class RewrapVerificationError extends Error {
+  constructor() {
+    super("a re-wrapped DEK did not unwrap to the same key");
+    this.name = "RewrapVerificationError";
+  }
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -132,7 +143,10 @@ export async function openValue(keyring: Keyring, secretId: string, version: num
 
 /**
  * Re-wraps a version's DEK under another KEK (KEK rotation). The value ciphertext is not
- * touched; the DEK is only ever a CryptoKey in memory.
+ * touched. The new wrapping replaces the only copy of the DEK, so before it is returned it
+ * is unwrapped with the target KEK and compared with the DEK it must hold; any difference
+ * (or a failure to unwrap) is a `RewrapVerificationError`. A source that does not unwrap is
+ * a `DecryptionError`, as for a read.
  */
 export async function rewrapDek(
   keyring: Keyring,
@@ -149,5 +163,33 @@ export async function rewrapDek(
   } catch {
     throw new DecryptionError();
   }
-  return await wrapDek(target, dek, secretId, version, toKekVersion);
+  const wrapped = await wrapDek(target, dek, secretId, version, toKekVersion);
+  await verifyWrapping(keyring, dek, wrapped, secretId, version, toKekVersion);
+  return wrapped;
+}
+
+/** Unwraps `wrapped` with KEK `kekVersion` and checks it yields exactly `dek`. */
+async function verifyWrapping(
+  keyring: Keyring,
+  dek: CryptoKey,
+  wrapped: Uint8Array,
+  secretId: string,
+  version: number,
+  kekVersion: number,
+): Promise<void> {
+  let again: CryptoKey;
+  try {
+    again = await unwrapDek(keyring, { wrappedDek: wrapped, kekVersion }, secretId, version, true);
+  } catch {
+    throw new RewrapVerificationError();
+  }
+  const [expected, actual] = (await Promise.all([
+    crypto.subtle.exportKey("raw", dek),
+    crypto.subtle.exportKey("raw", again),
+  ])).map((b) => new Uint8Array(b));
+  let diff = expected.byteLength ^ actual.byteLength;
+  for (let i = 0; i < Math.min(expected.byteLength, actual.byteLength); i++) diff |= expected[i] ^ actual[i];
+  expected.fill(0);
+  actual.fill(0);
+  if (diff !== 0 || expected.byteLength !== DEK_BYTES) throw new RewrapVerificationError();
 }

@@ -1,14 +1,16 @@
 /**
  * The keyring: key-encryption keys (KEKs) held as non-extractable AES-256-GCM `CryptoKey`s,
  * loaded from Supabase Vault once per function instance. Raw material is decoded, length
- * checked, imported and dropped; nothing here logs or returns it.
+ * checked, imported and dropped; nothing here logs or returns it. Only active and retiring
+ * KEKs are held: a retired one wraps no DEK, so an instance has no use for it (Vault keeps
+ * it for backups), and `private.load_keyring()` does not return it.
  */
 import { fromBase64 } from "../bytes.ts";
 
 export interface Keyring {
   /** The version new DEKs are wrapped with. */
   readonly activeVersion: number;
-  /** The KEK of a version, or undefined if this instance does not hold it. */
+  /** The KEK of a version, or undefined if this instance does not hold it (unknown or retired). */
   get(version: number): CryptoKey | undefined;
   readonly versions: readonly number[];
   /**
@@ -38,11 +40,13 @@ export function importKek(raw: Uint8Array): Promise<CryptoKey> {
   return crypto.subtle.importKey("raw", raw as BufferSource, { name: "AES-GCM" }, false, ["wrapKey", "unwrapKey"]);
 }
 
+/** A keyring of the given KEKs; a retired one is skipped, never imported. */
 export async function createKeyring(entries: readonly KekMaterial[]): Promise<Keyring> {
   const keys = new Map<number, CryptoKey>();
   let active: number | undefined;
   for (const entry of entries) {
     if (!Number.isInteger(entry.version) || entry.version < 1) throw new KeyringError("bad KEK version");
+    if (entry.status === "retired") continue;
     let raw: Uint8Array;
     try {
       raw = fromBase64(entry.material);

@@ -3,6 +3,13 @@
  * one place that turns a DEK under an unknown KEK, or an active KEK retired meanwhile, into
  * "reload the keyring from Vault and try the whole transaction once more", and any other
  * failure into the one generic `decryption_failed`.
+ *
+ * A KEK still missing after the reload is one Vault does not give out: a retired key (the
+ * keyring holds only active and retiring ones). A completed rotation leaves no version under
+ * a retired key (retirement waits for the last re-wrap and a trigger refuses new ones), so
+ * this means the database was changed by hand; the caller gets the same 500
+ * `decryption_failed`, and the log line says which KEK (`reason: "kek_not_loaded"`), never
+ * anything of the value.
  */
 import { DecryptionError, openValue, type SealedValue } from "./envelope.ts";
 import type { Keyring } from "./keyring.ts";
@@ -10,7 +17,11 @@ import { type AppError, appError } from "../errors.ts";
 
 /** A version is wrapped by a KEK this instance does not hold: another instance rotated. */
 class KeyringOutdated extends Error {
-  constructor(readonly secretId: string, readonly version: number) {
+  constructor(
+    readonly secretId: string,
+    readonly version: number,
+    readonly fields: Record<string, unknown>,
+  ) {
     super("the keyring does not hold this KEK version");
   }
 }
@@ -27,7 +38,11 @@ export function createValueOpener(keyring: Keyring, log: (event: string, fields:
   return {
     /** Decrypts, or fails with `decryption_failed` (logged with ids only). */
     async open(secretId: string, version: number, sealed: SealedValue, extra?: Record<string, unknown>): Promise<string> {
-      if (!keyring.get(sealed.kekVersion) && keyring.reload) throw new KeyringOutdated(secretId, version);
+      if (!keyring.get(sealed.kekVersion)) {
+        const fields = { ...extra, kekVersion: sealed.kekVersion, reason: "kek_not_loaded" };
+        if (keyring.reload) throw new KeyringOutdated(secretId, version, fields);
+        throw decryptionFailed(secretId, version, fields);
+      }
       try {
         return await openValue(keyring, secretId, version, sealed);
       } catch (err) {
@@ -51,7 +66,7 @@ export function createValueOpener(keyring: Keyring, log: (event: string, fields:
       try {
         return await attempt();
       } catch (err) {
-        throw err instanceof KeyringOutdated ? decryptionFailed(err.secretId, err.version) : err;
+        throw err instanceof KeyringOutdated ? decryptionFailed(err.secretId, err.version, err.fields) : err;
       }
     },
   };

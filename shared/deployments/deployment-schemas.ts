@@ -12,7 +12,10 @@ export const bindingsBody = z.strictObject({
   bindings: z.array(z.strictObject({
     envName: z.string().max(255).regex(ENV_NAME, "an env var name: a letter or _, then letters, digits or _"),
     secretId: uuid,
-    /** Pin a version; omitted, the deployment gets the version current when it deploys. */
+    /**
+     * Pin a version; omitted, the deployment gets the version current when it deploys. Only a
+     * deployment owner who may read the secret may pin (403 `pin_requires_read` below read).
+     */
     version: int4.optional(),
   })).max(MAX_BINDINGS),
 }).refine(

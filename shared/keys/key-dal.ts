@@ -14,6 +14,8 @@ export interface KeyRow extends Row {
   created_at: Date;
   retired_at: Date | null;
   dek_count: number;
+  /** bigint: a string from node-postgres, a number or bigint from PGlite. */
+  wraps: number | string | bigint;
 }
 
 export interface RewrapSource extends Row {
@@ -31,11 +33,12 @@ export interface Rewrapped {
   wrappedDek: Uint8Array;
 }
 
-const KEY_COLUMNS = `version, status, created_at, retired_at, dek_count`;
+const KEY_COLUMNS = `version, status, created_at, retired_at, dek_count, wraps`;
 
 /**
- * Every KEK version's material from Vault (owner-only helper). The one query that returns key
- * material; the keyring imports it as non-extractable keys and drops the bytes.
+ * The material of the active and retiring KEKs from Vault (owner-only helper; retired keys
+ * are not returned). The one query that returns key material; the keyring imports it as
+ * non-extractable keys and drops the bytes.
  */
 export function loadKekMaterial(q: Queryable): Promise<KekMaterial[]> {
   return q.query<KekMaterial>(`select version, status, material from private.load_keyring()`);
@@ -68,7 +71,10 @@ export function rewrapSource(tx: Queryable, limit: number, after: { secretId: st
   );
 }
 
-/** Writes re-wrapped DEKs under `toVersion`; returns how many rows changed. */
+/**
+ * Writes re-wrapped DEKs under `toVersion`; returns how many rows changed. The database
+ * refuses the whole batch (`rewrap_unverified`) if a blob cannot be a re-wrap of its row.
+ */
 export async function storeRewrapped(tx: Queryable, toVersion: number, rows: Rewrapped[]): Promise<number> {
   const payload = rows.map((r) => ({
     secret_id: r.secretId, version: r.version, from_version: r.fromVersion, wrapped_dek: toBase64(r.wrappedDek),

@@ -8,6 +8,14 @@ import { decimalInt } from "../http/validation.ts";
 export const SERVICE_ROLE_ONLY = "Key management is for the service role only.";
 
 export const MAX_BATCH_SIZE = 5000;
+
+/**
+ * NIST SP 800-38D: one AES-GCM key, random 96-bit IVs, at most 2^32 invocations. A KEK makes
+ * one per stored wrapping (private.kek_wrap_counts counts them).
+ */
+export const WRAP_LIMIT = 2 ** 32;
+/** From this many wraps on, a key is reported `nearWrapLimit` and logged: rotate it. */
+export const WRAP_WARNING = 2 ** 30;
 export const DEFAULT_BATCH_SIZE = 500;
 
 /** `POST /admin/keys/rotate`: both optional; no body at all means the defaults. */
@@ -31,6 +39,13 @@ export interface KeyDto {
   retiredAt: string | null;
   /** DEKs (secret versions) this key still wraps. */
   dekCount: number;
+  /**
+   * Wrappings ever stored under this key (new secrets, new versions, roll-backs, re-wraps),
+   * purged secrets included: its random-IV AES-GCM invocations, capped at 2^32.
+   */
+  wraps: number;
+  /** `wraps` has reached 2^30, a quarter of the cap: rotate this key soon. */
+  nearWrapLimit: boolean;
 }
 
 /** What one rotation call did, and what is left for the next. */

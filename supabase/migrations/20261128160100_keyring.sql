@@ -55,6 +55,10 @@ $kek$;
 
 -- Loads the key material for the function's keyring (once per function instance). Only the
 -- connection owner may call it: not anon, not authenticated, not service_role over REST.
+-- Only the active and retiring keys: a retired key wraps no DEK (retirement waits for the
+-- last re-wrap, and a trigger refuses any version under it), so no instance needs it, and a
+-- key an instance does not hold cannot leak from its memory. Its material stays in Vault for
+-- backups taken before the rotation.
 create or replace function private.load_keyring()
 returns table (version int, status text, material text)
 language sql stable security definer set search_path = ''
@@ -62,8 +66,11 @@ as $$
   select k.version, k.status, s.decrypted_secret
     from private.key_versions k
     join vault.decrypted_secrets s on s.id = k.vault_secret_id
+   where k.status in ('active', 'retiring')
    order by k.version
 $$;
 comment on function private.load_keyring() is
-  'KEK material for the function''s keyring, read from Vault once per instance. Owner only: no REST role may see a key.';
+  'Material of the active and retiring KEKs (never a retired one) for the function''s keyring, read from Vault once per instance. Owner only: no REST role may see a key.';
 revoke all on function private.load_keyring() from public, anon, authenticated, service_role;
+-- The function's own login (sigyl_api) loads its keyring; no REST role can.
+grant execute on function private.load_keyring() to sigyl_api;

@@ -115,16 +115,36 @@ comment on function private.rewrap_batch_source(int, uuid, int) is
   'Up to p_limit versions (after a keyset position) whose DEK is wrapped by a non-active KEK, locked FOR UPDATE SKIP LOCKED; wrapped_dek as base64. Owner only.';
 
 -- Stores re-wrapped DEKs: [{secret_id, version, from_version, wrapped_dek (base64)}]. Only
--- the wrapped DEK and its KEK version change, and only under the active key.
+-- the wrapped DEK and its KEK version change, and only under the active key. The wrapped DEK
+-- is the only copy of a version's key, so a bad one loses the value for good: the service
+-- stores a wrapping only after unwrapping it with the new KEK and finding the same DEK, and
+-- this refuses, storing nothing of the batch, what cannot be a re-wrap whatever the service
+-- did: a blob that is not IV (12) || DEK (32) || tag (16), one identical to the wrapping it
+-- replaces (a fresh IV under another key never is), or a row that is not, exactly, one the
+-- caller's batch locked under its old key (all of them are, FOR UPDATE, so none can have
+-- moved meanwhile).
 create or replace function private.store_rewrapped(p_to_version int, p_rows jsonb)
 returns int
 language plpgsql security definer set search_path = ''
 as $$
 declare
   n int;
+  bad text;
 begin
   if not exists (select 1 from private.key_versions k where k.version = p_to_version and k.status = 'active') then
     raise exception 'kek_not_active' using errcode = 'S0409';
+  end if;
+  select string_agg(coalesce(r.secret_id::text, '?') || '@' || coalesce(r.version::text, '?'), ', ') into bad
+    from jsonb_to_recordset(p_rows) as r (secret_id uuid, version int, from_version int, wrapped_dek text)
+    left join public.secret_versions sv
+      on sv.secret_id = r.secret_id and sv.version = r.version and sv.kek_version = r.from_version
+   where sv.secret_id is null or r.wrapped_dek is null
+      or octet_length(decode(r.wrapped_dek, 'base64')) <> 60
+      or decode(r.wrapped_dek, 'base64') = sv.wrapped_dek;
+  if bad is not null then
+    -- The versions go to the detail (the server log), not the message the caller gets.
+    raise exception 'rewrap_unverified'
+      using errcode = 'S0500', detail = 'not a re-wrap of a version under its old key: ' || bad;
   end if;
   update public.secret_versions sv
      set wrapped_dek = decode(r.wrapped_dek, 'base64'), kek_version = p_to_version
@@ -137,7 +157,7 @@ begin
 end
 $$;
 comment on function private.store_rewrapped(int, jsonb) is
-  'Writes re-wrapped DEKs (wrapped_dek and kek_version only) under the active KEK and counts them on the open rotation. Owner only.';
+  'Writes re-wrapped DEKs (wrapped_dek and kek_version only) under the active KEK and counts them on the open rotation; refuses the whole batch (rewrap_unverified) if a blob is not 60 bytes, equals the old one, or names a row not under its old key. Owner only.';
 
 -- What a rotation still has to re-wrap: only the DEKs of non-active keys are counted, never
 -- every DEK of the active one.
@@ -191,25 +211,100 @@ $$;
 comment on function private.finish_key_rotation() is
   'Retires idle non-active KEKs; if none still wraps a DEK, closes the open rotation and writes its key_rotated audit row. Owner only.';
 
--- KEK versions with their life cycle and how many DEKs each still wraps. Never the material
--- and never the Vault row id.
+-- Wraps per KEK ---------------------------------------------------------------------------
+--
+-- Every wrap is AES-GCM with a random 96-bit IV, and NIST SP 800-38D caps one key at 2^32
+-- such invocations (beyond it, a repeated IV, which breaks GCM for that key, becomes likely
+-- enough to matter). So the database counts, per KEK version, every wrapping it stores: a
+-- new secret, a new version, a roll-back (which seals a fresh DEK) and every re-wrap of a
+-- rotation. Stored wrappings are the ones an attacker can ever see together; a wrap computed
+-- and then rolled back leaves no ciphertext, and the check that unwraps a new wrapping
+-- makes no encryption. The count is not derived from secret_versions, which forgets: a
+-- rotation moves DEKs away from a key and the purge deletes versions, but neither gives an
+-- IV back.
+--
+-- One counter row per key would be locked by every write until its transaction commits,
+-- serialising all writers. So each key has up to 64 rows, and a statement adds to the row
+-- of its backend (pg_backend_pid() % 64): a backend runs one transaction at a time, so
+-- transactions running together share a row only when their backends' pids are congruent
+-- mod 64, and one transaction always adds to the same row of a key, so two of them never
+-- lock counter rows in opposite orders. The total is the sum of the rows.
+create table if not exists private.kek_wrap_counts (
+  kek_version int not null references private.key_versions (version),
+  shard smallint not null check (shard between 0 and 63),
+  wraps bigint not null default 0 check (wraps >= 0),
+  primary key (kek_version, shard)
+);
+comment on table private.kek_wrap_counts is
+  'Wrappings stored per KEK version (random-IV AES-GCM invocations, capped at 2^32 per key by NIST SP 800-38D), in up to 64 rows per key so concurrent writers do not queue on one row; the count is their sum and outlives purged secrets.';
+revoke all on private.kek_wrap_counts from public, anon, authenticated, service_role;
+
+-- Versions inserted before this table existed (a database migrated before it) count as at
+-- least one wrap each.
+insert into private.kek_wrap_counts (kek_version, shard, wraps)
+select sv.kek_version, 0, count(*) from public.secret_versions sv group by sv.kek_version
+on conflict do nothing;
+
+-- One upsert per statement and KEK, not per row: a re-wrap batch of 500 rows adds 500 once.
+-- Written for any table with `kek_version` and `wrapped_dek` columns that stores wrappings
+-- (attach it with the two triggers below): on INSERT every row holding a wrapping counts; on
+-- UPDATE a row counts if it holds a wrapping that the statement's old rows did not (a fresh
+-- IV makes every wrapping unique, so that is a new one; a relabelled or untouched row is not).
+create or replace function private.count_kek_wraps() returns trigger
+language plpgsql security definer set search_path = ''
+as $$
+begin
+  if tg_op = 'INSERT' then
+    insert into private.kek_wrap_counts as c (kek_version, shard, wraps)
+    select n.kek_version, (pg_backend_pid() % 64)::smallint, count(*)
+      from new_rows n
+     where n.wrapped_dek is not null and n.kek_version is not null
+     group by n.kek_version order by n.kek_version
+    on conflict (kek_version, shard) do update set wraps = c.wraps + excluded.wraps;
+  else
+    insert into private.kek_wrap_counts as c (kek_version, shard, wraps)
+    select n.kek_version, (pg_backend_pid() % 64)::smallint, count(*)
+      from new_rows n
+     where n.wrapped_dek is not null and n.kek_version is not null
+       and not exists (select 1 from old_rows o where o.wrapped_dek = n.wrapped_dek)
+     group by n.kek_version order by n.kek_version
+    on conflict (kek_version, shard) do update set wraps = c.wraps + excluded.wraps;
+  end if;
+  return null;
+end
+$$;
+comment on function private.count_kek_wraps() is
+  'Trigger (statement level, transition tables new_rows / old_rows): adds every stored wrapping (a new row''s, or one an update brought) to its KEK''s count in private.kek_wrap_counts, on the row of the writing backend.';
+
+create trigger secret_versions_count_wraps_on_insert
+  after insert on public.secret_versions
+  referencing new table as new_rows
+  for each statement execute function private.count_kek_wraps();
+create trigger secret_versions_count_wraps_on_update
+  after update on public.secret_versions
+  referencing old table as old_rows new table as new_rows
+  for each statement execute function private.count_kek_wraps();
+
+-- KEK versions with their life cycle, how many DEKs each still wraps and how many wraps it
+-- has made. Never the material and never the Vault row id.
 create or replace function private.key_status()
-returns table (version int, status text, created_at timestamptz, retired_at timestamptz, dek_count int)
+returns table (version int, status text, created_at timestamptz, retired_at timestamptz, dek_count int, wraps bigint)
 language sql stable security definer set search_path = ''
 as $$
   select k.version, k.status, k.created_at, k.retired_at,
-         (select count(*)::int from public.secret_versions sv where sv.kek_version = k.version)
+         (select count(*)::int from public.secret_versions sv where sv.kek_version = k.version),
+         (select coalesce(sum(c.wraps), 0)::bigint from private.kek_wrap_counts c where c.kek_version = k.version)
     from private.key_versions k
    order by k.version
 $$;
 comment on function private.key_status() is
-  'Every KEK version: status, created and retired times, and the number of DEKs it wraps. No key material. Owner only.';
+  'Every KEK version: status, created and retired times, the number of DEKs it wraps and of wraps it has made (private.kek_wrap_counts). No key material. Owner only.';
 
 -- Retires one key by hand: refused while it is active or still wraps a DEK. Retiring a
 -- retired key changes nothing. The material stays in Vault (backups taken before the
 -- rotation still open); a retired key can no longer wrap a new version.
 create or replace function private.retire_key(p_version int)
-returns table (version int, status text, created_at timestamptz, retired_at timestamptz, dek_count int)
+returns table (version int, status text, created_at timestamptz, retired_at timestamptz, dek_count int, wraps bigint)
 language plpgsql security definer set search_path = ''
 as $$
 #variable_conflict use_column
@@ -255,6 +350,7 @@ create trigger secret_versions_kek_not_retired
   for each row execute function private.refuse_retired_kek();
 
 revoke all on function
+  private.count_kek_wraps(),
   private.key_rotation_lock(),
   private.begin_key_rotation(),
   private.rewrap_batch_source(int, uuid, int),
@@ -265,3 +361,9 @@ revoke all on function
   private.retire_key(int),
   private.refuse_retired_kek()
   from public, anon, authenticated, service_role;
+-- The function's own login (sigyl_api, which owns nothing) runs them, after checking that the
+-- caller is the service role; nobody else who can log in may.
+grant execute on function
+  private.begin_key_rotation(), private.rewrap_batch_source(int, uuid, int), private.store_rewrapped(int, jsonb),
+  private.rewrap_remaining(), private.finish_key_rotation(), private.key_status(), private.retire_key(int)
+  to sigyl_api;

@@ -113,10 +113,11 @@ create trigger deployment_secrets_audit after insert or update or delete on publ
 -- What would stop a deployment ------------------------------------------------------------
 
 -- Every problem, one row each: a required env var without binding, a bound secret deleted,
--- inactive or expired, a pinned version that does not exist, or an owner who no longer
--- holds at least `use` on the secret. PL/pgSQL so its plan is kept for the session: env
--- resolution calls it on every request, and planning it again each time was a large part of
--- the request's SQL.
+-- inactive or expired, a pinned version that does not exist, an owner who no longer
+-- holds at least `use` on the secret, or a pinned version the owner may no longer choose
+-- (it holds less than `read`: bound with read, then downgraded to use). PL/pgSQL so its
+-- plan is kept for the session: env resolution calls it on every request, and planning it
+-- again each time was a large part of the request's SQL.
 create or replace function private.deployment_problems(p_deployment_id uuid)
 returns table (env_name text, problem text, message text)
 language plpgsql stable security definer set search_path = ''
@@ -132,7 +133,10 @@ begin
                where p.secret_id = s.id and p.user_id = d.user_id)) as usable,
            (ds.pinned_version is null or exists (
               select 1 from public.secret_versions v
-               where v.secret_id = ds.secret_id and v.version = ds.pinned_version)) as version_exists
+               where v.secret_id = ds.secret_id and v.version = ds.pinned_version)) as version_exists,
+           (ds.pinned_version is null or s.user_id = d.user_id or exists (
+              select 1 from public.secret_permissions p
+               where p.secret_id = s.id and p.user_id = d.user_id and p.permission >= 'read')) as may_pin
       from d join public.deployment_secrets ds on ds.deployment_id = d.id
       left join public.secrets s on s.id = ds.secret_id
   )
@@ -148,7 +152,9 @@ begin
       (b.sid is not null and b.deleted_at is null and b.expires_at <= now(), 'secret_expired', 'the bound secret has expired'),
       (b.sid is not null and b.deleted_at is null and not b.is_active and not coalesce(b.expires_at <= now(), false),
        'secret_inactive', 'the bound secret is inactive'),
-      (b.sid is not null and not b.version_exists, 'version_missing', 'the pinned version does not exist')
+      (b.sid is not null and not b.version_exists, 'version_missing', 'the pinned version does not exist'),
+      (b.sid is not null and b.deleted_at is null and b.usable and not b.may_pin, 'pin_requires_read',
+       'the deployment owner holds only use on the bound secret, so the binding cannot pin a version; bind it without one')
     ) as p(failed, problem, message)
    where p.failed
   order by 1, 2;
@@ -206,6 +212,7 @@ returns table (env_name text, problem text, message text)
 language plpgsql security definer set search_path = ''
 as $$
 begin
+  perform private.require_api_session();
   perform private.deployment_for(p_id);
   return query select * from private.deployment_problems(p_id);
 end
@@ -220,6 +227,7 @@ as $$
 declare
   d public.deployments;
 begin
+  perform private.require_api_session();
   select * into d from public.deployments where id = p_id;
   if d.id is null or ((select auth.role()) <> 'service_role' and d.user_id is distinct from (select auth.uid())) then
     raise exception 'deployment_not_found' using errcode = 'S0404';
@@ -232,6 +240,10 @@ comment on function private.deployment_for(uuid) is
 
 -- Replaces the bindings (a JSON array of {envName, secretId, version}). Each secret must be
 -- usable by the deployment owner (owner, or any grant): otherwise it is reported as not found.
+-- Only an owner who may read a secret (owner, or read and up) may pin one of its versions:
+-- below read a binding follows the current version, fixed when the deployment deploys. A
+-- `use` grantee controls the code that receives the value, so a pin would let it deploy a
+-- version the secret's owner replaced (a leaked key rotated away, say).
 create or replace function private.replace_bindings(p_id uuid, p_bindings jsonb)
 returns setof public.deployment_secrets
 language plpgsql security definer set search_path = ''
@@ -239,7 +251,9 @@ as $$
 declare
   d public.deployments := private.deployment_for(p_id);
   missing text;
+  pinned text;
 begin
+  perform private.require_api_session();
   -- Locked, then checked: a rollout in progress keeps the versions its trigger pinned.
   select * into d from public.deployments where id = p_id for update;
   if d.status = 'deploying' then
@@ -255,6 +269,16 @@ begin
           select 1 from public.secret_permissions p where p.secret_id = s.id and p.user_id = d.user_id)));
   if missing is not null then
     raise exception 'secret_not_found: no usable secret for %', missing using errcode = 'S0404';
+  end if;
+  select string_agg(b.env_name, ', ' order by b.env_name) into pinned
+    from jsonb_to_recordset(p_bindings) as b(env_name text, secret_id uuid, version int)
+    join public.secrets s on s.id = b.secret_id
+   where b.version is not null and s.user_id <> d.user_id
+     and not exists (select 1 from public.secret_permissions p
+                      where p.secret_id = s.id and p.user_id = d.user_id and p.permission >= 'read');
+  if pinned is not null then
+    raise exception 'pin_requires_read: the deployment owner holds only use on the secret bound to %; bind it without a version, to follow the current one', pinned
+      using errcode = 'S0403';
   end if;
 
   delete from public.deployment_secrets ds
@@ -272,7 +296,7 @@ begin
 end
 $$;
 comment on function private.replace_bindings(uuid, jsonb) is
-  'Replaces a deployment''s bindings; a secret its owner cannot use is reported as not found, and nothing changes while it is deploying.';
+  'Replaces a deployment''s bindings; a secret its owner cannot use is reported as not found, a pinned version needs read (pin_requires_read), and nothing changes while it is deploying.';
 
 create or replace function private.create_deployment_token(p_id uuid, p_hash bytea, p_expires_at timestamptz)
 returns private.deployment_tokens
@@ -282,7 +306,13 @@ declare
   t private.deployment_tokens;
   d public.deployments;
 begin
+  perform private.require_api_session();
   d := private.deployment_for(p_id);
+  -- The function asks for 60 s to a day; the database holds that line too, so no login,
+  -- the function's included, can mint a long-lived key to a deployment's env.
+  if p_expires_at is null or p_expires_at <= now() or p_expires_at > now() + interval '1 day 1 minute' then
+    raise exception 'invalid_request: a deployment token lives at most one day' using errcode = 'S0400';
+  end if;
   insert into private.deployment_tokens (deployment_id, token_hash, created_by, expires_at)
   values (p_id, p_hash, (select auth.uid()), p_expires_at)
   returning * into t;
@@ -300,6 +330,7 @@ language plpgsql security definer set search_path = ''
 as $$
 #variable_conflict use_column
 begin
+  perform private.require_api_session();
   perform private.deployment_for(p_id);
   return query select t.id, t.created_by, t.created_at, t.expires_at, t.revoked_at
                  from private.deployment_tokens t where t.deployment_id = p_id order by t.created_at desc;
@@ -314,6 +345,7 @@ as $$
 declare
   d public.deployments := private.deployment_for(p_id);
 begin
+  perform private.require_api_session();
   update private.deployment_tokens set revoked_at = coalesce(revoked_at, now())
    where id = p_token_id and deployment_id = p_id;
   if not found then raise exception 'token_not_found' using errcode = 'S0404'; end if;
@@ -357,6 +389,7 @@ declare
   problems text;
   unreadable text;
 begin
+  perform private.require_api_session();
   if not ((select auth.role()) = 'service_role' and p_token_hash is null) then
     select * into tok from private.deployment_tokens t
      where t.token_hash = p_token_hash and t.revoked_at is null and t.expires_at > now();
@@ -433,3 +466,5 @@ grant execute on function
   private.create_deployment_token(uuid, bytea, timestamptz), private.list_deployment_tokens(uuid),
   private.revoke_deployment_token(uuid, uuid), private.resolve_deployment_env(uuid, bytea)
   to authenticated, service_role;
+-- The function looks a token up as its own login (sigyl_api), before any caller exists.
+grant execute on function private.deployment_of_token(bytea) to sigyl_api;

@@ -3,7 +3,7 @@
 -- wrapped DEK, retirement waits for the last DEK, and a retired KEK wraps nothing new.
 BEGIN;
 set local search_path = public, extensions;
-select plan(50);
+select plan(60);
 
 -- Nobody but the owner reaches the rotation helpers or its bookkeeping --------------------
 
@@ -16,11 +16,15 @@ select function_privs_are('private', f.name, f.args, r.role, '{}'::text[],
                ('store_rewrapped', array['integer', 'jsonb']::name[]),
                ('finish_key_rotation', '{}'::name[]),
                ('key_status', '{}'::name[]),
-               ('retire_key', array['integer']::name[])) f(name, args)
+               ('retire_key', array['integer']::name[]),
+               ('count_kek_wraps', '{}'::name[])) f(name, args)
   cross join (values ('anon'), ('authenticated'), ('service_role')) r(role);
 
 select table_privs_are('private', 'key_rotations', r, '{}'::text[],
          format('%s holds no privilege on private.key_rotations', r))
+  from unnest(array['authenticated', 'service_role']) r;
+select table_privs_are('private', 'kek_wrap_counts', r, '{}'::text[],
+         format('%s holds no privilege on private.kek_wrap_counts', r))
   from unnest(array['authenticated', 'service_role']) r;
 
 select tests.authenticate_as_service_role();
@@ -77,9 +81,22 @@ select results_eq('select completed from private.finish_key_rotation()', 'values
   'the rotation cannot finish while a DEK is under the old key');
 select ok((select completed_at is null from private.key_rotations where to_version = :v0 + 1), 'and stays open');
 
+select throws_ok(format($$select private.store_rewrapped(%s, jsonb_build_array(jsonb_build_object(
+    'secret_id', %L, 'version', 1, 'from_version', %s, 'wrapped_dek', encode(tests.dummy_bytes(60), 'base64'))))$$,
+  :v0 + 1, :'s2', :v0 + 1), 'S0500', 'rewrap_unverified',
+  'a re-wrap of a row that is not under the key it names is refused');
+select throws_ok(format($$select private.store_rewrapped(%s, jsonb_build_array(jsonb_build_object(
+    'secret_id', %L, 'version', 1, 'from_version', %s, 'wrapped_dek',
+    (select encode(sv.wrapped_dek, 'base64') from public.secret_versions sv where sv.secret_id = %L and sv.version = 1))))$$,
+  :v0 + 1, :'s2', :v0, :'s2'), 'S0500', 'rewrap_unverified',
+  'so is a "re-wrap" identical to the wrapping it replaces');
 select lives_ok(format($$select private.store_rewrapped(%s, jsonb_build_array(jsonb_build_object(
     'secret_id', %L, 'version', 1, 'from_version', %s, 'wrapped_dek', encode(tests.dummy_bytes(60), 'base64'))))$$,
   :v0 + 1, :'s2', :v0), 'the last DEK is re-wrapped');
+select is((select wraps from private.key_status() where version = :v0 + 1), 2::bigint,
+  'the new KEK counts its two re-wraps');
+select ok((select wraps from private.key_status() where version = :v0) >= 2,
+  'the old KEK keeps the count of its wraps, purged secrets included');
 select results_eq('select completed, retired from private.finish_key_rotation()',
   format('values (true, array[%s])', :v0),
   'with nothing left under it, the old KEK is retired and the rotation completes');
@@ -88,6 +105,8 @@ select is((select count(*)::int from public.secret_access_logs
               and details = jsonb_build_object('fromVersion', :v0, 'toVersion', :v0 + 1, 'rewrapped', 2)), 1,
   'one key_rotated audit row records the rotation');
 select is((select retired_at is not null from private.key_versions where version = :v0), true, 'retiredAt is set');
+select results_eq('select version from private.load_keyring()', format('values (%s)', :v0 + 1),
+  'the keyring loads the active KEK only, never the retired one');
 select results_eq(format('select status, dek_count from private.retire_key(%s)', :v0), $$values ('retired', 0)$$,
   'retiring a retired KEK changes nothing');
 

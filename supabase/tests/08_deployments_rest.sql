@@ -3,7 +3,7 @@
 -- status change made in plain SQL, as the platform makes it.
 BEGIN;
 set local search_path = public, extensions;
-select plan(15);
+select plan(18);
 
 select tests.create_user('dana@example.com') as dana \gset
 select tests.create_user('eve@example.com') as eve \gset
@@ -36,6 +36,22 @@ select throws_ok(format($$select private.replace_bindings(%L, '[]')$$, :'dep'), 
   'a stranger cannot rebind it');
 select results_eq(format($$select outcome from private.resolve_deployment_env(%L, null)$$, :'dep'),
   $$values ('deployment_not_found')$$, 'a stranger without a token gets no env');
+
+-- Eve, granted use, binds Dana's key to her own deployment, but only to follow its current
+-- version: a pin would let her deploy a version Dana replaced.
+select tests.clear_authentication();
+insert into public.secret_permissions (secret_id, user_id, permission, granted_by) values (:'key', :'eve', 'use', :'dana');
+insert into public.deployments (user_id, name, required_env)
+  values (:'eve', 'eve-mcp', '{DANA_KEY}') returning id as eve_dep \gset
+select tests.authenticate_as('eve@example.com');
+select throws_ok(
+  format($$select private.replace_bindings(%L, '[{"env_name":"DANA_KEY","secret_id":"%s","version":1}]')$$, :'eve_dep', :'key'),
+  'S0403', 'pin_requires_read: the deployment owner holds only use on the secret bound to DANA_KEY; bind it without a version, to follow the current one',
+  'a use grantee cannot pin a version, even calling the helper in SQL');
+select is_empty(format('select 1 from public.deployment_secrets where deployment_id = %L', :'eve_dep'),
+  'and nothing is bound');
+select lives_ok(format($$select private.replace_bindings(%L, '[{"env_name":"DANA_KEY","secret_id":"%s"}]')$$, :'eve_dep', :'key'),
+  'unpinned, the use grantee binds it');
 
 -- The platform, in plain SQL: a valid deployment deploys and pins the version.
 select tests.clear_authentication();

@@ -4,7 +4,7 @@
 -- versions pinned at deploying. A move back into deploying (a redeploy) checks and pins again.
 BEGIN;
 set local search_path = public, extensions;
-select plan(18);
+select plan(24);
 
 select tests.create_user('dana@example.com') as dana \gset
 select tests.create_secret_as(:'dana', 'DANA_KEY') as key \gset
@@ -88,6 +88,37 @@ select lives_ok(format($$update public.deployments set status = 'deploying' wher
   'running → deploying (a redeploy) is checked');
 select is((select resolved_version from public.deployment_secrets where deployment_id = :'dep'), 3,
   'and pins the current version again');
+
+-- Below read, a binding cannot pin ---------------------------------------------------------
+-- Ugo holds use on Dana's key (versions 1 to 3, 3 current). A binding written in plain SQL,
+-- around the helper that refuses it, with a pin to the replaced version 1:
+
+select tests.create_user('ugo@example.com') as ugo \gset
+select tests.clear_authentication();
+insert into public.secret_permissions (secret_id, user_id, permission, granted_by) values (:'key', :'ugo', 'use', :'dana');
+insert into public.deployments (user_id, name, required_env)
+  values (:'ugo', 'ugo-mcp', '{DANA_KEY}') returning id as ugo_dep \gset
+insert into public.deployment_secrets (deployment_id, env_name, secret_id, pinned_version)
+  values (:'ugo_dep', 'DANA_KEY', :'key', 1);
+select throws_ok(format($$update public.deployments set status = 'deploying' where id = %L$$, :'ugo_dep'),
+  'S0409', format('deployment_invalid: deployment %s cannot deploy: DANA_KEY: the deployment owner holds only use on the bound secret, so the binding cannot pin a version; bind it without one', :'ugo_dep'),
+  'a deployment whose owner holds only use cannot deploy a pinned version');
+select is((select status from public.deployments where id = :'ugo_dep'), 'pending', 'and stays pending');
+
+update public.deployment_secrets set pinned_version = null where deployment_id = :'ugo_dep';
+select lives_ok(format($$update public.deployments set status = 'deploying' where id = %L$$, :'ugo_dep'),
+  'unpinned, it deploys');
+select is((select resolved_version from public.deployment_secrets where deployment_id = :'ugo_dep'), 3,
+  'with the current version');
+
+-- With read, the version is Ugo's to choose.
+update public.deployments set status = 'stopped' where id = :'ugo_dep';
+update public.secret_permissions set permission = 'read' where secret_id = :'key' and user_id = :'ugo';
+update public.deployment_secrets set pinned_version = 1 where deployment_id = :'ugo_dep';
+select lives_ok(format($$update public.deployments set status = 'deploying' where id = %L$$, :'ugo_dep'),
+  'with read, a pinned version deploys');
+select is((select resolved_version from public.deployment_secrets where deployment_id = :'ugo_dep'), 1,
+  'and is the version it gets');
 
 select * from finish();
 ROLLBACK;

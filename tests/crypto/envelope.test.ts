@@ -1,5 +1,7 @@
-import { describe, expect, it } from "vitest";
-import { DecryptionError, openValue, rewrapDek, sealValue, type SealedValue, WRAPPED_DEK_BYTES } from "../../shared/crypto/envelope.ts";
+import { describe, expect, it, vi } from "vitest";
+import {
+  DecryptionError, openValue, rewrapDek, RewrapVerificationError, sealValue, type SealedValue, WRAPPED_DEK_BYTES,
+} from "../../shared/crypto/envelope.ts";
 import { createKeyring, importKek, type Keyring } from "../../shared/crypto/keyring.ts";
 
 const b64 = (n: number) => Buffer.from(crypto.getRandomValues(new Uint8Array(n))).toString("base64");
@@ -107,6 +109,51 @@ describe("envelope encryption", () => {
     const wrappedDek = await rewrapDek(ring, sealed, ID, 1, 1);
     const moved = await rewrapDek(ring, { wrappedDek, kekVersion: 1 }, ID, 1, 2);
     expect(await openValue(ring, ID, 1, { ...before, wrappedDek: moved, kekVersion: 2 })).toBe("rewrap");
+  });
+
+  it("never returns a re-wrapping that does not unwrap, under the new KEK, to the very same DEK", async () => {
+    const ring = await createKeyring([
+      { version: 1, status: "retiring", material: b64(32) },
+      { version: 2, status: "active", material: b64(32) },
+    ]);
+    const sealed = await sealValue(ring, ID, 1, "only copy");
+    const source = { wrappedDek: (await rewrapDek(ring, sealed, ID, 1, 1)), kekVersion: 1 };
+    const real = crypto.subtle.wrapKey.bind(crypto.subtle);
+    // Faulty wraps: a flipped bit, a short blob, and a well-formed wrapping of another DEK
+    // (which unwraps fine: only the comparison catches it).
+    const faults: Record<string, (...args: Parameters<SubtleCrypto["wrapKey"]>) => Promise<ArrayBuffer>> = {
+      "flipped bit": async (...args) => {
+        const out = new Uint8Array(await real(...args));
+        out[5] ^= 1;
+        return out.buffer;
+      },
+      "short blob": async (...args) => (await real(...args)).slice(0, 40),
+      "another DEK": async (format, _key, kek, algorithm) =>
+        real(format, await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, true, ["encrypt"]), kek, algorithm),
+    };
+    for (const [name, fault] of Object.entries(faults)) {
+      const spy = vi.spyOn(crypto.subtle, "wrapKey").mockImplementation(fault);
+      try {
+        await expect(rewrapDek(ring, source, ID, 1, 2), name).rejects.toBeInstanceOf(RewrapVerificationError);
+        expect(spy, name).toHaveBeenCalledTimes(1);
+      } finally {
+        spy.mockRestore();
+      }
+    }
+    // The source still opens, and an honest re-wrap passes its check.
+    const moved = await rewrapDek(ring, source, ID, 1, 2);
+    expect(await openValue(ring, ID, 1, { ...sealed, wrappedDek: moved, kekVersion: 2 })).toBe("only copy");
+  });
+
+  it("never imports a retired KEK", async () => {
+    const ring = await createKeyring([
+      { version: 1, status: "retired", material: b64(32) },
+      { version: 2, status: "retiring", material: b64(32) },
+      { version: 3, status: "active", material: b64(32) },
+    ]);
+    expect(ring.versions).toEqual([2, 3]);
+    expect(ring.get(1)).toBeUndefined();
+    expect(ring.activeVersion).toBe(3);
   });
 
   it("keeps KEKs non-extractable and refuses keys of the wrong size", async () => {

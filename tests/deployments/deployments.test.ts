@@ -299,6 +299,72 @@ describe("use: bind without seeing", () => {
     expect((await h.request("GET", `/deployments/${id}/env`, { token: teammate.token })).status).toBe(403);
     expect(JSON.stringify(direct.body)).not.toContain(s.value);
   });
+
+  it("below read a binding cannot pin a version: it follows the current one, so use never deploys a value the owner replaced", async () => {
+    const owner = await h.user();
+    const teammate = await h.user();
+    const reader = await h.user();
+    const s = await h.createSecret(owner);
+    // The owner rotates the value away from version 1 (a leaked key, say).
+    const replacement = `replacement-${crypto.randomUUID()}`;
+    h.remember(replacement);
+    expect((await h.request("PUT", `/${s.id}/value`, { token: owner.token, body: { value: replacement } })).status).toBe(200);
+    await h.grant(owner, s.id, teammate, "use");
+    const id = await deployment(teammate, ["KEY"]);
+    const bindings = () => h.db.query(`select * from public.deployment_secrets where deployment_id = $1::uuid`, [id]);
+    const bound = async () => (await auditOf(h.db, s.id)).filter((r) => r.action === "bound");
+
+    // Pinning any version is refused, for the teammate and for the service role on its behalf: nothing bound or audited.
+    const service = await h.serviceToken();
+    for (const [token, version] of [[teammate.token, 1], [teammate.token, 2], [service, 1]] as const) {
+      const res = await bind(token, id, [{ envName: "KEY", secretId: s.id, version }]);
+      expect(res.status, `version ${version}`).toBe(403);
+      expect(res.body.error).toEqual({
+        code: "pin_requires_read",
+        message: "the deployment owner holds only use on the secret bound to KEY; bind it without a version, to follow the current one",
+      });
+    }
+    expect(await bindings()).toEqual([]);
+    expect(await bound()).toEqual([]);
+
+    // Unpinned, it deploys with the current version and the container gets the replacement.
+    expect((await bind(teammate.token, id, [{ envName: "KEY", secretId: s.id }])).status).toBe(200);
+    await setStatus(id, "deploying");
+    expect((await bindings()).map((b: any) => [b.pinned_version, b.resolved_version])).toEqual([[null, 2]]);
+    const platform = await h.request("POST", `/deployments/${id}/tokens`, { token: service });
+    h.remember(platform.body.data.token);
+    const env = await h.request("GET", `/deployments/${id}/env`, { token: platform.body.data.token });
+    expect(env.body.data).toEqual({ KEY: replacement });
+
+    // With read the version is the reader's to choose; downgraded to use, the pin it left stops
+    // the deployment: validation names it, the deploy trigger and env resolution refuse it.
+    await h.grant(owner, s.id, reader, "read");
+    const readerDep = await deployment(reader, ["KEY"]);
+    const pinned = await bind(reader.token, readerDep, [{ envName: "KEY", secretId: s.id, version: 1 }]);
+    expect(pinned.status).toBe(200);
+    expect(pinned.body.data.bindings[0]).toMatchObject({ pinnedVersion: 1, status: "ok" });
+    await setStatus(readerDep, "deploying");
+    const readerToken = await h.request("POST", `/deployments/${readerDep}/tokens`, { token: service });
+    h.remember(readerToken.body.data.token);
+    expect((await h.request("GET", `/deployments/${readerDep}/env`, { token: readerToken.body.data.token })).body.data).toEqual({ KEY: s.value });
+    await setStatus(readerDep, "stopped");
+
+    await h.grant(owner, s.id, reader, "use");
+    const problem = {
+      envName: "KEY", problem: "pin_requires_read",
+      message: "KEY: the deployment owner holds only use on the bound secret, so the binding cannot pin a version; bind it without one",
+    };
+    const report = await h.request("POST", `/deployments/${readerDep}/validate`, { token: reader.token });
+    expect(report.body.data).toEqual({ valid: false, problems: [problem] });
+    await expect(setStatus(readerDep, "deploying")).rejects.toThrow(/pin_requires_read|cannot pin a version/);
+    expect(await statusOf(readerDep)).toBe("stopped");
+    const accessed = (await accessedFor(s.id)).length;
+    const refused = await h.request("GET", `/deployments/${readerDep}/env`, { token: service });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe("deployment_invalid");
+    expect(refused.body.error.message).toContain("cannot pin a version");
+    expect(await accessedFor(s.id)).toHaveLength(accessed);
+  });
 });
 
 describe("env resolution", () => {

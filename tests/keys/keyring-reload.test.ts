@@ -18,6 +18,8 @@ function fakeVault() {
       await new Promise((r) => setTimeout(r, 20));
       return Array.from({ length: n }, (_, i) => ({ version: i + 1, status: i + 1 === n ? "active" : "retiring", material }));
     },
+    // The keyring reads as the function's login, in a transaction of its own (asOwner).
+    transaction: (fn: (tx: unknown) => Promise<unknown>) => fn(db),
   } as unknown as Database;
   return { db, state };
 }

@@ -4,14 +4,19 @@
  * interruption, retirement, other instances that catch up by themselves, the service-role
  * gate, and key material that never leaves the database.
  *
+ * Also: a new wrapping is checked before it replaces the only copy of a DEK (a faulty wrap
+ * stops the rotation and stores nothing), instances hold only active and retiring keys, and
+ * the database counts every wrap per KEK (the 2^32 random-IV cap of NIST SP 800-38D).
+ *
  * The tests run in order on one database and each starts from whatever key the previous one
  * left active. On PostgreSQL the suite takes a database of its own: a rotation changes the
  * keyring of everything that shares the database.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../../shared/config.ts";
 import { createRuntime } from "../../shared/runtime.ts";
 import { auditOf, createHarness, type Harness, type TestUser } from "../helpers/harness.ts";
+import { itOrSkip, needsPostgres, skipNow } from "../helpers/skip.ts";
 
 interface KeyDto {
   version: number;
@@ -19,6 +24,8 @@ interface KeyDto {
   createdAt: string;
   retiredAt: string | null;
   dekCount: number;
+  wraps: number;
+  nearWrapLimit: boolean;
 }
 
 let h: Harness;
@@ -113,7 +120,7 @@ async function seed(count: number, versionsEach = 1) {
 describe("KEK rotation", () => {
   it("values written under KEK 1 read identically after a rotation that changes only the wrapped DEKs", async () => {
     expect(await keys()).toEqual([
-      { version: 1, status: "active", createdAt: expect.any(String), retiredAt: null, dekCount: 0 },
+      { version: 1, status: "active", createdAt: expect.any(String), retiredAt: null, dekCount: 0, wraps: 0, nearWrapLimit: false },
     ]);
     const secrets = [...await seed(2, 3), ...await seed(3)];
     const ids = secrets.map((s) => s.id);
@@ -142,12 +149,17 @@ describe("KEK rotation", () => {
     const versions = await call("GET", `/${ids[0]}/versions`, { token: owner.token });
     expect(versions.body.data.map((v: { kekVersion: number }) => v.kekVersion)).toEqual([2, 2, 2]);
 
+    // KEK 1 made one wrap per version and keeps its count; KEK 2 one per re-wrap.
     const list = await keys();
     expect(list).toEqual([
-      { version: 1, status: "retired", createdAt: expect.any(String), retiredAt: expect.any(String), dekCount: 0 },
-      { version: 2, status: "active", createdAt: expect.any(String), retiredAt: null, dekCount: deks },
+      { version: 1, status: "retired", createdAt: expect.any(String), retiredAt: expect.any(String), dekCount: 0, wraps: deks, nearWrapLimit: false },
+      { version: 2, status: "active", createdAt: expect.any(String), retiredAt: null, dekCount: deks, wraps: deks, nearWrapLimit: false },
     ]);
     expect(Date.parse(list[1].createdAt)).toBeGreaterThanOrEqual(Date.parse(list[0].createdAt));
+
+    // Instances hold the active key only now: KEK 1 is left in Vault, not loaded.
+    expect(h.runtime.keyring.versions).toEqual([2]);
+    expect((await h.db.query<{ version: number }>(`select version from private.load_keyring()`)).map((r) => r.version)).toEqual([2]);
 
     // The new KEK lives in Vault under its name, like the first.
     const vault = await h.db.query<{ name: string }>(`select name from vault.secrets where name like 'sigyl_kek_v%' order by name`);
@@ -319,12 +331,14 @@ describe("KEK rotation", () => {
     const straggler = await instance();
     const from = await activeVersion();
 
-    // While the rotation is open, the old key still takes new versions: the rotation re-wraps them.
+    // While the rotation is open, the database takes new versions under the active key only
+    // (private.check_sealed_value): an instance still on the old key is refused (kek_retired),
+    // reloads and seals under the new one.
     expect((await rotate({ batchSize: 1, maxBatches: 1 })).body.data.completed).toBe(false);
     const early = `straggler-${crypto.randomUUID()}`;
     h.remember(early);
     expect((await ask(straggler, "PUT", `/${c.id}/value`, { value: early })).status).toBe(200);
-    expect((await envelopes([c.id])).at(-1)!.kek_version).toBe(from);
+    expect((await envelopes([c.id])).at(-1)!.kek_version).toBe(from + 1);
     expect((await rotate()).body.data).toMatchObject({ toVersion: from + 1, remaining: 0, completed: true });
     expect((await envelopes([c.id])).map((r) => r.kek_version)).toEqual([from + 1, from + 1]);
     expect((await readValue(c.id)).value).toBe(early);
@@ -432,12 +446,228 @@ describe("KEK rotation", () => {
     expect((await rotate()).body.data).toEqual({ fromVersion: from, toVersion: from + 1, rewrapped: 0, remaining: 0, completed: true });
   });
 
+  it("stops a rotation whose new wrapping fails its check: nothing stored, every secret still reads", async () => {
+    const secrets = await seed(3, 2);
+    const from = await activeVersion();
+    const stored = () => h.db.query<{ secret_id: string; version: number; wrapped_dek: string; kek_version: number }>(
+      `select secret_id, version, encode(wrapped_dek, 'hex') as wrapped_dek, kek_version
+         from public.secret_versions order by secret_id, version`);
+    const before = await stored();
+    expect(before.every((r) => r.kek_version === from)).toBe(true);
+    const fromBefore = (await keys()).find((k) => k.version === from)!;
+    const audits = (await keyRotatedRows()).length;
+    const logsBefore = h.logs.length;
+
+    // A faulty wrap: every blob it returns has one bit flipped.
+    const real = crypto.subtle.wrapKey.bind(crypto.subtle);
+    const spy = vi.spyOn(crypto.subtle, "wrapKey").mockImplementation(async (...args) => {
+      const out = new Uint8Array(await real(...args));
+      out[20] ^= 1;
+      return out.buffer;
+    });
+    let res: Awaited<ReturnType<typeof rotate>>;
+    let faultyWraps: number;
+    try {
+      res = await rotate({ batchSize: 2 });
+    } finally {
+      faultyWraps = spy.mock.calls.length;
+      spy.mockRestore();
+    }
+    expect(faultyWraps).toBeGreaterThan(0);
+    expect(res.status).toBe(500);
+    expect(res.body.error).toEqual({
+      code: "rewrap_unverified",
+      message: "A re-wrapped DEK did not unwrap to the same key; the rotation stopped and stored nothing of that batch.",
+      requestId: expect.any(String),
+    });
+
+    // Nothing stored: every wrapped DEK byte for byte, no wrap counted, no audit row.
+    expect(await stored()).toEqual(before);
+    const list = await keys();
+    expect(list.find((k) => k.version === from)).toEqual({ ...fromBefore, status: "retiring" });
+    expect(list.find((k) => k.version === from + 1)).toMatchObject({ status: "active", dekCount: 0, wraps: 0 });
+    expect(await keyRotatedRows()).toHaveLength(audits);
+    const unverified = h.logs.slice(logsBefore).map((l) => JSON.parse(l)).filter((l) => l.event === "rewrap_unverified" && l.secretId);
+    expect(unverified.length).toBeGreaterThan(0);
+    for (const line of unverified) {
+      expect(line).toEqual({ event: "rewrap_unverified", secretId: expect.any(String), version: expect.any(Number), kekVersion: from, toVersion: from + 1 });
+    }
+    expect(await readAll(secrets)).toEqual(expected(secrets));
+
+    // With an honest wrap the same rotation resumes and completes.
+    const done = await rotate();
+    expect(done.body.data).toEqual({ fromVersion: from, toVersion: from + 1, rewrapped: before.length, remaining: 0, completed: true });
+    expect(await readAll(secrets)).toEqual(expected(secrets));
+  });
+
+  it("refuses in the database a re-wrap batch that cannot be one, storing none of it", async () => {
+    await seed(2);
+    const from = await activeVersion();
+    expect((await rotate({ batchSize: 1, maxBatches: 1 })).body.data.completed).toBe(false);
+    // A version the one batch left under the old key.
+    const [row] = await h.db.query<{ secret_id: string; version: number; wrapped_dek: string }>(
+      `select secret_id, version, encode(wrapped_dek, 'base64') as wrapped_dek from public.secret_versions
+        where kek_version = $1 order by secret_id, version limit 1`, [from]);
+    expect(row).toBeDefined();
+    const { secret_id: id, version } = row;
+    const fresh = Buffer.from(crypto.getRandomValues(new Uint8Array(60))).toString("base64");
+    const payloads = {
+      "the old blob again": [{ secret_id: id, version, from_version: from, wrapped_dek: row.wrapped_dek }],
+      "a short blob": [{ secret_id: id, version, from_version: from, wrapped_dek: fresh.slice(0, 40) }],
+      "no blob": [{ secret_id: id, version, from_version: from }],
+      "a row not under that key": [{ secret_id: id, version, from_version: from + 1, wrapped_dek: fresh }],
+      "a version that does not exist": [
+        { secret_id: id, version, from_version: from, wrapped_dek: fresh },
+        { secret_id: id, version: 999, from_version: from, wrapped_dek: fresh },
+      ],
+    };
+    const snapshot = () => h.db.query(`select encode(wrapped_dek, 'hex') as w, kek_version from public.secret_versions where secret_id = $1::uuid order by version`, [id]);
+    const wrapsOf = async () => (await keys()).find((k) => k.version === from + 1)!.wraps;
+    const [before, wrapsBefore, valueBefore] = [await snapshot(), await wrapsOf(), await readValue(id, version)];
+    expect(valueBefore.status).toBe(200);
+    for (const [name, payload] of Object.entries(payloads)) {
+      await expect(h.db.query(`select private.store_rewrapped($1::int, $2::text::jsonb)`, [from + 1, JSON.stringify(payload)]), name)
+        .rejects.toThrow(/^rewrap_unverified$/);
+    }
+    expect(await snapshot()).toEqual(before);
+    expect(await wrapsOf()).toBe(wrapsBefore);
+    expect(await readValue(id, version)).toEqual(valueBefore);
+    expect((await rotate()).body.data).toMatchObject({ remaining: 0, completed: true });
+  });
+
+  it("counts every stored wrap per KEK, not a refused write, keeps the count past a purge, and warns from 2^30", async () => {
+    const from = await activeVersion();
+    const key = async (v: number) => (await keys()).find((k) => k.version === v)!;
+    const start = await key(from);
+
+    // Three wraps: a new secret, a new version, a roll-back (which seals a fresh DEK).
+    const s = await h.createSecret(owner);
+    await putValue(s.id, `second-${crypto.randomUUID()}`);
+    expect((await call("POST", `/${s.id}/versions/1/restore`, { token: owner.token, body: {} })).status).toBe(200);
+    // A refused write stores no wrapping and counts none.
+    const stale = await call("PUT", `/${s.id}/value`, { token: owner.token, body: { value: `stale-${crypto.randomUUID()}`, expectedVersion: 1 } });
+    expect(stale.status).toBe(409);
+    expect(await key(from)).toMatchObject({ wraps: start.wraps + 3, dekCount: start.dekCount + 3 });
+
+    // The purge deletes the versions, not the count.
+    await h.db.query(`delete from public.secrets where id = $1::uuid`, [s.id]);
+    expect(await key(from)).toMatchObject({ wraps: start.wraps + 3, dekCount: start.dekCount });
+
+    // One wrap short of 2^30: no warning. The wrap that reaches it: the flag and one log line per listing.
+    await h.db.query(
+      `insert into private.kek_wrap_counts as c (kek_version, shard, wraps) values ($1, 63, $2)
+       on conflict (kek_version, shard) do update set wraps = c.wraps + excluded.wraps`,
+      [from, 2 ** 30 - 1 - (start.wraps + 3)]);
+    let logsBefore = h.logs.length;
+    expect(await key(from)).toMatchObject({ wraps: 2 ** 30 - 1, nearWrapLimit: false });
+    expect(h.logs.slice(logsBefore).filter((l) => l.includes("kek_wrap_limit_near"))).toEqual([]);
+    await h.createSecret(owner);
+    logsBefore = h.logs.length;
+    expect(await key(from)).toMatchObject({ status: "active", wraps: 2 ** 30, nearWrapLimit: true });
+    expect(h.logs.slice(logsBefore).map((l) => JSON.parse(l)).filter((l) => l.event === "kek_wrap_limit_near")).toEqual([
+      { event: "kek_wrap_limit_near", kekVersion: from, status: "active", wraps: 2 ** 30, limit: 2 ** 32 },
+    ]);
+
+    // A rotation: the new key counts its re-wraps; the old keeps its count, and once retired is not logged.
+    const rotated = await rotate();
+    expect(rotated.body.data).toMatchObject({ completed: true });
+    logsBefore = h.logs.length;
+    const after = await keys();
+    expect(after.find((k) => k.version === from)).toMatchObject({ status: "retired", wraps: 2 ** 30, nearWrapLimit: true });
+    expect(after.find((k) => k.version === from + 1)).toMatchObject({ status: "active", wraps: rotated.body.data.rewrapped, nearWrapLimit: false });
+    expect(h.logs.slice(logsBefore).filter((l) => l.includes("kek_wrap_limit_near"))).toEqual([]);
+  });
+
+  itOrSkip("counts wraps without queueing writers: one holding its transaction open does not hold up another", needsPostgres, async (ctx) => {
+    const [a, b] = await seed(2);
+    const kek = await activeVersion();
+    const insertVersion = (tx: { query: Harness["db"]["query"] }, id: string) => tx.query(
+      `insert into public.secret_versions (secret_id, version, iv, ciphertext, wrapped_dek, kek_version)
+       values ($1::uuid, 50, extensions.gen_random_bytes(12), extensions.gen_random_bytes(33), extensions.gen_random_bytes(60), $2)`,
+      [id, kek]);
+    const shardOf = async (tx: { query: Harness["db"]["query"] }) =>
+      Number((await tx.query<{ shard: number }>(`select pg_backend_pid() % 64 as shard`))[0].shard);
+    const wrapsBefore = (await keys()).find((k) => k.version === kek)!.wraps;
+
+    // The holder inserts a version (so adds to its counter row) and keeps its transaction open.
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let holding!: (shard: number) => void;
+    const held = new Promise<number>((r) => (holding = r));
+    const holder = h.db.transaction(async (tx) => {
+      await insertVersion(tx, a.id);
+      holding(await shardOf(tx));
+      await released;
+      throw new Error("rollback");
+    }).catch(() => {});
+    const holderShard = await held;
+
+    let outcome: string | null = null;
+    try {
+      // Another writer, on a backend whose counter row is not the holder's, is not held up.
+      for (let attempt = 0; attempt < 8 && outcome === null; attempt++) {
+        outcome = await h.db.transaction(async (tx) => {
+          if (await shardOf(tx) === holderShard) return null;
+          await tx.query(`set local lock_timeout = '5s'`);
+          await insertVersion(tx, b.id);
+          throw new Error("inserted");
+        }).catch((e: Error) => e.message);
+      }
+    } finally {
+      release();
+      await holder;
+    }
+    if (outcome === null) skipNow(ctx, "every pooled backend shared the holder's counter row");
+    expect(outcome).toBe("inserted");
+    // Both rolled back: nothing counted.
+    expect((await keys()).find((k) => k.version === kek)!.wraps).toBe(wrapsBefore);
+  });
+
+  it("answers a version left under a retired KEK (possible only by hand) with 500 decryption_failed, naming the KEK in the log only", async () => {
+    const secrets = await seed(2);
+    const from = await activeVersion();
+    expect((await rotate({ batchSize: 1, maxBatches: 1 })).body.data.completed).toBe(false);
+    const [left] = await h.db.query<{ secret_id: string; version: number }>(
+      `select secret_id, version from public.secret_versions where kek_version = $1 and secret_id = any ($2::uuid[]) limit 1`,
+      [from, secrets.map((x) => x.id)]);
+    expect(left).toBeDefined();
+    // Past retire_key's check, as only someone editing the table by hand could.
+    await h.db.query(`update private.key_versions set status = 'retired', retired_at = now() where version = $1`, [from]);
+    const lines: Record<string, unknown>[] = [];
+    try {
+      expect((await h.db.query<{ version: number }>(`select version from private.load_keyring()`)).map((r) => r.version)).toEqual([from + 1]);
+      const log = (event: string, fields: Record<string, unknown>) => void lines.push({ event, ...fields });
+      const fresh = await createRuntime({ config: loadConfig({}), db: h.db, clock: h.clock, log });
+      expect(fresh.keyring.versions).toEqual([from + 1]);
+      const res = await fresh.app.request(`/secrets/${left.secret_id}/value?version=${left.version}`, {
+        headers: { authorization: `Bearer ${owner.token}` },
+      });
+      const body = await res.json();
+      replies.push(JSON.stringify(body), ...lines.map((l) => JSON.stringify(l)));
+      expect(res.status).toBe(500);
+      expect(body).toEqual({
+        success: false,
+        error: { code: "decryption_failed", message: "The value could not be decrypted.", requestId: expect.any(String) },
+      });
+      expect(lines).toContainEqual({
+        event: "decryption_failed", secretId: left.secret_id, version: left.version, kekVersion: from, reason: "kek_not_loaded",
+      });
+    } finally {
+      await h.db.query(`update private.key_versions set status = 'retiring', retired_at = null where version = $1`, [from]);
+    }
+    expect((await rotate()).body.data).toMatchObject({ remaining: 0, completed: true });
+    expect(await readAll(secrets)).toEqual(expected(secrets));
+  });
+
   it("never returns, logs or stores outside Vault the KEK material or its Vault row", async () => {
     // Every route once more, so the scan covers them all.
     await call("GET", "/health");
     await keys();
     await rotate({ batchSize: 5000 });
-    const materials = await h.db.query<{ version: number; material: string }>(`select version, material from private.load_keyring()`);
+    // Every KEK ever made, retired ones included (load_keyring gives only those in use).
+    const materials = await h.db.query<{ version: number; material: string }>(
+      `select k.version, s.decrypted_secret as material
+         from private.key_versions k join vault.decrypted_secrets s on s.id = k.vault_secret_id`);
     expect(materials.length).toBeGreaterThanOrEqual(5);
     const vaultIds = (await h.db.query<{ id: string }>(`select vault_secret_id::text as id from private.key_versions`)).map((r) => r.id);
     const needles = materials.flatMap(({ material }) => {
@@ -450,7 +680,9 @@ describe("KEK rotation", () => {
       expect(haystacks.filter((text) => text.includes(needle))).toEqual([]);
     }
     // The key list carries exactly the documented fields.
-    for (const key of await keys()) expect(Object.keys(key).sort()).toEqual(["createdAt", "dekCount", "retiredAt", "status", "version"]);
+    for (const key of await keys()) {
+      expect(Object.keys(key).sort()).toEqual(["createdAt", "dekCount", "nearWrapLimit", "retiredAt", "status", "version", "wraps"]);
+    }
     // close() also scans every table outside Vault for these.
     for (const { material } of materials) h.remember(material);
   });
