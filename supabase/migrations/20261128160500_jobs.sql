@@ -100,7 +100,8 @@ begin
   return jsonb_build_object(
     'expired', private.deactivate_expired_secrets(p_now),
     'purged', private.purge_deleted_secrets(p_now),
-    'trimmed', private.trim_job_history(p_now));
+    'trimmed', private.trim_job_history(p_now),
+    'idempotency_purged', private.purge_idempotency_keys(p_now));
 end
 $$;
 comment on function private.run_scheduled_jobs(timestamptz) is
@@ -124,11 +125,13 @@ begin
   perform cron.schedule('sigyl-expire-secrets', '* * * * *', 'select private.deactivate_expired_secrets()');
   perform cron.schedule('sigyl-purge-deleted', '17 * * * *', 'select private.purge_deleted_secrets()');
   perform cron.schedule('sigyl-trim-job-history', '27 3 * * *', 'select private.trim_job_history()');
-  return array['sigyl-expire-secrets', 'sigyl-purge-deleted', 'sigyl-trim-job-history'];
+  -- Defined in 20261128160900_idempotency.sql; pg_cron resolves the command when it runs.
+  perform cron.schedule('sigyl-purge-idempotency', '* * * * *', 'select private.purge_idempotency_keys()');
+  return array['sigyl-expire-secrets', 'sigyl-purge-deleted', 'sigyl-trim-job-history', 'sigyl-purge-idempotency'];
 end
 $$;
 comment on function private.schedule_jobs() is
-  'Schedules (or reschedules) the expiry, purge and history-trim jobs with pg_cron, by name; fails naming the fix when pg_cron is not enabled. Owner only.';
+  'Schedules (or reschedules) the expiry, purge, history-trim and idempotency-key purge jobs with pg_cron, by name; fails naming the fix when pg_cron is not enabled. Owner only.';
 revoke all on function private.schedule_jobs() from public, anon, authenticated, service_role;
 
 -- Where pg_cron is meant to run these jobs and cannot, the push fails with the fix in its

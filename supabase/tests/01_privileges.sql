@@ -2,7 +2,7 @@
 -- and the keyring's isolation. Later files test what those privileges let a caller do.
 BEGIN;
 set local search_path = public, extensions;
-select plan(73);
+select plan(76);
 
 -- anon: nothing on the four tables -----------------------------------------------------
 
@@ -148,7 +148,10 @@ select set_eq(
     'private.create_deployment_token(uuid,bytea,timestamp with time zone)',
     'private.list_deployment_tokens(uuid)',
     'private.revoke_deployment_token(uuid,uuid)',
-    'private.resolve_deployment_env(uuid,bytea)'
+    'private.resolve_deployment_env(uuid,bytea)',
+    'private.claim_idempotency_key(bytea,bytea)',
+    'private.store_idempotent_response(bytea,integer,jsonb,integer,bytea,bytea,bytea,integer)',
+    'private.release_idempotency_key(bytea)'
   ],
   'authenticated may execute exactly the level-checking helpers in private, nothing else');
 
@@ -214,6 +217,31 @@ select is_empty(
      where p.pronamespace = 'private'::regnamespace and p.prosecdef
        and not ('search_path=""' = any (coalesce(p.proconfig, '{}')))$$,
   'every security-definer function in private runs with an empty search_path (fully qualified names)');
+
+-- The function's login: sigyl_api may execute by name only what the function calls as itself
+-- (the keyring and KEK rotation, the token lookup, the health probe); the rest it reaches by
+-- set role. No REST role may call those.
+select results_eq(
+  $$select p.oid::regprocedure::text from pg_proc p
+     where p.pronamespace = 'private'::regnamespace
+       and has_function_privilege('sigyl_api', p.oid, 'EXECUTE')
+       and not has_function_privilege('authenticated', p.oid, 'EXECUTE')
+       and not has_function_privilege('service_role', p.oid, 'EXECUTE')
+     order by 1$$,
+  $$values ('private.begin_key_rotation()'), ('private.deployment_of_token(bytea)'),
+           ('private.finish_key_rotation()'), ('private.health_probe(text[])'), ('private.key_status()'),
+           ('private.load_keyring()'), ('private.retire_key(integer)'),
+           ('private.rewrap_batch_source(integer,uuid,integer)'), ('private.rewrap_remaining()'),
+           ('private.store_rewrapped(integer,jsonb)')$$,
+  'sigyl_api may execute by name exactly the helpers the function calls as its own login');
+select is_empty(
+  $$select p.oid::regprocedure::text from pg_proc p
+     where p.pronamespace = 'private'::regnamespace
+       and p.proname in ('load_keyring', 'health_probe', 'deployment_of_token', 'begin_key_rotation', 'store_rewrapped')
+       and (has_function_privilege('authenticator', p.oid, 'EXECUTE') or has_function_privilege('anon', p.oid, 'EXECUTE'))$$,
+  'neither authenticator nor anon may execute the helpers of the function''s own login');
+select ok(not has_schema_privilege('authenticator', 'private', 'USAGE'),
+  'PostgREST''s login itself has no usage on schema private');
 
 select * from finish();
 ROLLBACK;
