@@ -18,7 +18,8 @@ import { allowedMethods } from "./http/allowed-methods.ts";
 import { fail } from "./http/envelope.ts";
 import { strictBody } from "./http/request-body.ts";
 import { authenticate } from "./http/middleware.ts";
-import { auditRoutes, secretAuditRoutes } from "./audit/audit-routes.ts";
+import { idempotency, REPLAYED_HEADER } from "./http/idempotency.ts";
+import { auditAdminRoutes, auditRoutes, secretAuditRoutes } from "./audit/audit-routes.ts";
 import { createAuditService } from "./audit/audit-service.ts";
 import { healthRoutes } from "./health/health-routes.ts";
 import { secretRoutes } from "./secrets/secret-routes.ts";
@@ -69,9 +70,9 @@ export function requestMiddleware(corsOrigins: string[] = ["*"]): MiddlewareHand
     secureHeaders({ crossOriginResourcePolicy: "same-site", strictTransportSecurity: "max-age=63072000; includeSubDomains" }),
     cors({
       origin: corsOrigins.includes("*") ? "*" : corsOrigins,
-      allowHeaders: ["authorization", "apikey", "content-type", "if-match", "x-client-info", "x-request-id"],
+      allowHeaders: ["authorization", "apikey", "content-type", "if-match", "idempotency-key", "x-client-info", "x-request-id"],
       allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-      exposeHeaders: ["ETag", "X-Request-Id", "Location"],
+      exposeHeaders: ["ETag", "X-Request-Id", "Location", REPLAYED_HEADER],
       maxAge: 600,
     }),
     bodyLimit({
@@ -104,7 +105,11 @@ export function createApp(deps: AppDeps) {
   app.route("/health", healthRoutes({ db: deps.db, keyring: deps.keyring, localJobTimer: deps.localJobTimer }));
   app.route("/deployments", deploymentEnvRoutes(deployments, authenticate(deps.authenticator, hops, { deploymentTokens: true })));
   app.use("*", authenticate(deps.authenticator, hops));
+  // After authentication, so a key belongs to its caller. The KEK rotation runs in several
+  // transactions: there a key means at most once (see shared/http/idempotency.ts).
+  app.use("*", idempotency({ db: deps.db, keyring: deps.keyring, log, multiTransactionPaths: ["/secrets/admin/keys/rotate"] }));
   app.route("/audit", auditRoutes(audit));
+  app.route("/admin/audit", auditAdminRoutes(audit));
   app.route("/admin/keys", keyRoutes(keys));
   app.route("/deployments", deploymentRoutes(deployments));
   app.route("/", secretAuditRoutes(audit));

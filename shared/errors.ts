@@ -25,6 +25,10 @@ export const ERRORS = {
   invalid_cursor: {
     status: 400, message: "The cursor is not one this API returned.", when: "a cursor this API did not return",
   },
+  idempotency_key_invalid: {
+    status: 400, message: "Idempotency-Key must be 1 to 255 visible ASCII characters.",
+    when: "an `Idempotency-Key` header that is empty, longer than 255 characters or not visible ASCII",
+  },
   cannot_grant_owner: {
     status: 400, message: "The owner already holds every permission.", when: "granting a permission to the owner",
   },
@@ -39,6 +43,10 @@ export const ERRORS = {
   forbidden: {
     status: 403, message: "Your permission on this secret does not allow this action.",
     when: "visible, but your level (or kind of caller) does not allow it",
+  },
+  pin_requires_read: {
+    status: 403, message: "Pinning a version needs read on the secret; with use, a binding follows the current version.",
+    when: "binding a secret at a pinned `version` for a deployment whose owner holds only `use` on it",
   },
   not_found: { status: 404, message: "No such route.", when: "unknown route" },
   secret_not_found: {
@@ -98,6 +106,10 @@ export const ERRORS = {
     status: 409, message: "The request conflicts with the current state.",
     when: "a concurrent change removed or took what the request refers to; retry",
   },
+  idempotency_key_in_flight: {
+    status: 409, message: "A request with this Idempotency-Key is still running, or its outcome is unknown.",
+    when: "the key of a KEK rotation (`POST /admin/keys/rotate`) whose first call has not stored its answer: still running, or it stopped without one (see `GET /admin/keys`; call again with a new key)",
+  },
   secret_deleted: { status: 410, message: "The secret is deleted.", when: "the value or a change of a deleted secret" },
   secret_expired: { status: 410, message: "The secret has expired.", when: "the value of an expired secret" },
   secret_inactive: { status: 410, message: "The secret is inactive.", when: "the value of a switched-off secret" },
@@ -114,15 +126,27 @@ export const ERRORS = {
     status: 422, message: "A value cannot be written as dotenv verbatim; use format=json.",
     when: "`format=dotenv` for a value dotenv cannot hold verbatim (use JSON)",
   },
+  idempotency_key_reused: {
+    status: 422, message: "This Idempotency-Key was used with another request.",
+    when: "an `Idempotency-Key` you sent in the last 24 hours with another method, path, query, body or `If-Match` (nothing is done)",
+  },
   decryption_failed: {
     status: 500, message: "The value could not be decrypted.",
     when: "a stored value does not decrypt (never with detail; `requestId` finds the server log line)",
+  },
+  rewrap_unverified: {
+    status: 500, message: "A re-wrapped DEK did not unwrap to the same key; the rotation stopped and stored nothing of that batch.",
+    when: "a KEK rotation's new wrapping of a DEK failed its check (never stored; the server log names the version); every value still reads",
+  },
+  api_role_required: {
+    status: 500, message: "The service's database login may not call the API; see the deployment guide.",
+    when: "the function's database login is neither `sigyl_api` nor a member of it, so the database refuses every API helper (see Deploy)",
   },
   internal_error: {
     status: 500, message: "Internal error.", when: "anything unexpected (never with detail; `requestId` finds the server log line)",
   },
   database_unavailable: {
-    status: 503, message: "The database is unavailable. Retry shortly.", when: "the database does not answer",
+    status: 503, message: "The database is unavailable. Retry shortly.", when: "the database does not answer; on a write the outcome is unknown: retry with the same `Idempotency-Key`",
   },
 } as const satisfies Record<string, CatalogueEntry>;
 
@@ -155,7 +179,7 @@ export function fromCodedMessage(text: string): AppError | null {
   return appError(code, at < 0 ? undefined : text.slice(at + 2));
 }
 
-/** A database error reduced to what both drivers (postgres.js, PGlite) report. */
+/** A database error reduced to what both drivers (node-postgres, PGlite) report. */
 export interface DbErrorLike {
   code?: string;
   message?: string;
@@ -164,6 +188,8 @@ export interface DbErrorLike {
 }
 
 const UNAVAILABLE_CODES = new Set([
+  // Socket errnos; CONNECTION_CLOSED, CONNECT_TIMEOUT and CONNECTION_ENDED are what
+  // shared/db/postgres.ts names node-postgres's lost, timed-out and ended connections.
   "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "EPIPE", "CONNECTION_CLOSED",
   "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT", "57P01", "57P02", "57P03",
   "53300", "08000", "08001", "08003", "08004", "08006",
