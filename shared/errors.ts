@@ -106,6 +106,10 @@ export const ERRORS = {
     status: 409, message: "The request conflicts with the current state.",
     when: "a concurrent change removed or took what the request refers to; retry",
   },
+  idempotency_answer_unavailable: {
+    status: 409, message: "The write sent with this Idempotency-Key was done, but its answer can no longer be shown. Read the resource for its state.",
+    when: "a retry whose first write committed, with its answer sealed under a KEK that a rotation has retired since (nothing is done again)",
+  },
   idempotency_key_in_flight: {
     status: 409, message: "A request with this Idempotency-Key is still running, or its outcome is unknown.",
     when: "the key of a KEK rotation (`POST /admin/keys/rotate`) whose first call has not stored its answer: still running, or it stopped without one (see `GET /admin/keys`; call again with a new key)",

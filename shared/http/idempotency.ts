@@ -137,8 +137,10 @@ export function idempotency(deps: IdempotencyDeps) {
       body = await openValue(keyring, answerName(claimId), 1, answer.body);
     } catch (err) {
       if (!(err instanceof DecryptionError)) throw err;
-      // E.g. its KEK was retired by a rotation since: the answer cannot be shown again.
       log("idempotent_answer_unreadable", { requestId: c.get("requestId"), kekVersion: answer.body.kekVersion });
+      // Its KEK was retired by a rotation since (retired keys are never loaded): the write is
+      // done and stays done; only its answer is gone. Anything else is a tampered row.
+      if (!keyring.get(answer.body.kekVersion)) throw appError("idempotency_answer_unavailable");
       throw appError("decryption_failed");
     }
     for (const [name, value] of Object.entries(answer.headers)) c.header(name, value);
