@@ -231,12 +231,12 @@ comment on function private.finish_key_rotation() is
 -- lock counter rows in opposite orders. The total is the sum of the rows.
 create table if not exists private.kek_wrap_counts (
   kek_version int not null references private.key_versions (version),
-  shard smallint not null check (shard between 0 and 63),
+  shard smallint not null check (shard between 0 and 64),
   wraps bigint not null default 0 check (wraps >= 0),
   primary key (kek_version, shard)
 );
 comment on table private.kek_wrap_counts is
-  'Wrappings stored per KEK version (random-IV AES-GCM invocations, capped at 2^32 per key by NIST SP 800-38D), in up to 64 rows per key so concurrent writers do not queue on one row; the count is their sum and outlives purged secrets.';
+  'Wrappings stored per KEK version (random-IV AES-GCM invocations, capped at 2^32 per key by NIST SP 800-38D), in up to 64 rows per key so concurrent writers do not queue on one row, plus row 64 for a rotation''s re-wraps; the count is their sum and outlives purged secrets.';
 revoke all on private.kek_wrap_counts from public, anon, authenticated, service_role;
 
 -- Versions inserted before this table existed (a database migrated before it) count as at
@@ -262,8 +262,11 @@ begin
      group by n.kek_version order by n.kek_version
     on conflict (kek_version, shard) do update set wraps = c.wraps + excluded.wraps;
   else
+    -- Versions change only by a rotation's re-wrap, whose batch holds its row until it commits
+    -- (up to thousands of DEKs): it counts on row 64, which no writer of new wrappings uses.
     insert into private.kek_wrap_counts as c (kek_version, shard, wraps)
-    select n.kek_version, (pg_backend_pid() % 64)::smallint, count(*)
+    select n.kek_version,
+           (case when tg_table_name = 'secret_versions' then 64 else pg_backend_pid() % 64 end)::smallint, count(*)
       from new_rows n
      where n.wrapped_dek is not null and n.kek_version is not null
        and not exists (select 1 from old_rows o where o.wrapped_dek = n.wrapped_dek)

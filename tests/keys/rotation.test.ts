@@ -575,6 +575,10 @@ describe("KEK rotation", () => {
     const after = await keys();
     expect(after.find((k) => k.version === from)).toMatchObject({ status: "retired", wraps: 2 ** 30, nearWrapLimit: true });
     expect(after.find((k) => k.version === from + 1)).toMatchObject({ status: "active", wraps: rotated.body.data.rewrapped, nearWrapLimit: false });
+    // Counted on the rotation's own row, which no writer of new wrappings locks: a batch that
+    // holds it until its commit keeps no request waiting.
+    expect(await h.db.query(`select shard, wraps::int as wraps from private.kek_wrap_counts where kek_version = $1`, [from + 1]))
+      .toEqual([{ shard: 64, wraps: rotated.body.data.rewrapped }]);
     expect(h.logs.slice(logsBefore).filter((l) => l.includes("kek_wrap_limit_near"))).toEqual([]);
   });
 
