@@ -32,6 +32,7 @@ import { type BenchOptions, parseOptions, reproduceCommand, settingsOf } from ".
 import { describeMachine, printReport, renderMarkdown, type Report, updateReadme, writeResults } from "./lib/report.ts";
 import { createMeasure, createResults } from "./lib/results.ts";
 import { computeRatios, evaluateTargets, type Measured } from "./lib/targets.ts";
+import { measureColdStart } from "./scenarios/cold-start.ts";
 import { measureDeploymentEnv } from "./scenarios/deployment-env.ts";
 import { measureFloorsAndRead } from "./scenarios/floors-and-read.ts";
 import { measureRotation } from "./scenarios/rotation.ts";
@@ -55,24 +56,25 @@ const disarm = guardRun(run, options.mode.timeLimitS);
 
 /** Starts everything, runs the scenarios in order, reports. */
 async function main() {
-  const { db, pgVersion } = await run.openDatabase();
-  const { server, loader, seedMaster } = await run.startChildren();
+  const { db, pgVersion, url: databaseUrl } = await run.openDatabase();
+  const { server, floor, loader, seedMaster, signer, jwks } = await run.startChildren();
   const origin = new URL(server.base).origin;
-  const { users, serviceToken } = await createParticipants(db, run.tag, config.auth.jwtSecret ?? LOCAL_JWT_SECRET);
+  const { users, serviceToken } = await createParticipants(db, run.tag, signer, config.auth.jwtSecret ?? LOCAL_JWT_SECRET);
   const results = createResults(log);
   const ctx: BenchContext = {
-    origin, api: createApi(server.base), loader, db, mode: options.mode, tag: run.tag, users, serviceToken, seedMaster, results,
+    origin, server, floorOrigin: floor.base, api: createApi(server.base), loader, db, databaseUrl, jwks, mode: options.mode, tag: run.tag, users, serviceToken, seedMaster, results,
     measure: createMeasure({ loader, origin, mode: options.mode, results, log }), log,
   };
 
   const floors = await measureFloorsAndRead(ctx);
+  const coldStart = await measureColdStart(ctx, floors.readerSecret, options.mode.coldStartRuns);
   const env = await measureDeploymentEnv(ctx);
   // Before the writes and the scale step, so it re-wraps only the versions it sealed.
   const rotation = await measureRotation(ctx);
-  await measureWrites(ctx);
+  const writes = await measureWrites(ctx, floors.readerSecret);
   const scale = await measureScale(ctx, [...rotation.owners, users.writer.id]);
 
-  const measured: Measured = { ...floors, ...env, rotation, scale };
+  const measured: Measured = { ...floors, ...env, ...writes, coldStart, rotation, scale };
   const ratios = computeRatios(measured);
   await publish({
     mode: options.mode.name, command: reproduceCommand(options), machine: await describeMachine(pgVersion, loader),

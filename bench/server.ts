@@ -1,22 +1,20 @@
 /**
  * The benchmark's server: the real function built exactly as `npm start` builds it
- * (loadConfig → PostgreSQL → migrateLocal → createRuntime → the same HTTP front), with three
- * bench-only routes mounted on a wrapper app in front of `runtime.app`:
+ * (loadConfig → PostgreSQL → migrateLocal → createRuntime over the `sigyl_api` login → the same
+ * HTTP front), with two bench-only routes mounted on a wrapper app in front of `runtime.app`:
  *
- *   GET /secrets/__bench/f1            F1: one `select 1` (framework + pool floor)
- *   GET /secrets/__bench/f2/:id        F2: one transaction whose one statement selects the row
- *                                          by primary key and inserts its audit row, as the
- *                                          connection owner: no RLS, no crypto
+ *   GET /secrets/__bench/f1             F1: one `select 1` behind the service's own middleware
+ *                                           and authentication (our framework floor)
  *   GET /secrets/__bench/seed/:id/value S: the real value read (RLS, read_value, its audit
- *                                          row) with the seed's PBKDF2 decryption instead of
- *                                          the envelope
+ *                                           row) with the seed's PBKDF2 decryption instead of
+ *                                           the envelope
  *
  * The bench routes pass through the same middleware as every real route (request id,
  * security headers, CORS, body limit, authentication). Everything else goes to `runtime.app`
- * untouched. F2 reads any secret's metadata without RLS, so this process refuses to start
- * unless it is clearly a benchmark: SIGYL_BENCH=1, not production, and a database whose name
- * starts with `sigyl_bench_` (the driver creates and drops one per run). Only bench/run.ts
- * starts it; nothing in functions/ or scripts/ imports it.
+ * untouched. The bare floors, without any of this code, are bench/floor-server.ts's. This
+ * process refuses to start unless it is clearly a benchmark: SIGYL_BENCH=1, not production,
+ * and a database whose name starts with `sigyl_bench_` (the driver creates and drops one per
+ * run). Only bench/run.ts starts it; nothing in functions/ or scripts/ imports it.
  *
  * Deliberately absent: the local timer for the scheduled jobs (`npm start` runs it where
  * pg_cron is missing). Hosted, those jobs are pg_cron's, not the function's, and a job firing
@@ -34,7 +32,7 @@ import { UUID_PATTERN } from "../shared/http/validation.ts";
 import { createRuntime } from "../shared/runtime.ts";
 import { readValue } from "../shared/secrets/secret-dal.ts";
 import { createFunctionHandler } from "../scripts/lib/function-handler.ts";
-import { migrateLocal, openDatabase } from "../scripts/lib/local.ts";
+import { migrateLocal, openApiDatabase, openDatabase } from "../scripts/lib/local.ts";
 import { openSeedStyle } from "./seed-design.ts";
 
 function fail(message: string): never {
@@ -58,7 +56,9 @@ if (seedMaster.length < 16) fail("SIGYL_BENCH_SEED_MASTER is missing");
 
 const db = await openDatabase(config);
 await migrateLocal(db);
-const runtime = await createRuntime({ config, db });
+// As npm start and a hosted deployment: the function logs in as sigyl_api.
+const apiDb = await openApiDatabase(db, config);
+const runtime = await createRuntime({ config, db: apiDb });
 
 const uuidParam = (id: string) => {
   if (!UUID_PATTERN.test(id)) throw appError("invalid_request", "id must be a uuid");
@@ -74,29 +74,9 @@ bench.get("/f1", async (c) => {
   return ok(c, row);
 });
 
-bench.get("/f2/:id", noStore, async (c) => {
-  const id = uuidParam(c.req.param("id"));
-  const { claims, headers } = c.get("ctx");
-  // One statement reads the row by primary key and writes its audit row, inside the same
-  // transaction machinery the service uses (BEGIN, the statement, COMMIT: as many round
-  // trips as the real read, whose role and claims ride along with its first statement).
-  const [row] = await db.transaction((tx) =>
-    tx.query<{ id: string; name: string; version: number }>(
-      `with s as (select id, name, user_id, current_version from public.secrets where id = $1::uuid)
-       insert into public.secret_access_logs
-         (secret_id, secret_name, owner_id, actor_id, actor_type, action, version, ip, user_agent, request_id)
-       select s.id, s.name, s.user_id, $2::uuid, 'user', 'accessed', s.current_version, $3, $4, $5 from s
-       returning secret_id as id, secret_name as name, version`,
-      [id, claims.sub ?? null, headers["x-forwarded-for"] ?? null, headers["user-agent"] ?? null, headers["x-request-id"] ?? null],
-    )
-  );
-  if (!row) throw appError("secret_not_found");
-  return ok(c, row);
-});
-
 bench.get("/seed/:id/value", noStore, async (c) => {
   const id = uuidParam(c.req.param("id"));
-  const result = await asCaller(db, c.get("ctx"), async (tx) => {
+  const result = await asCaller(apiDb, c.get("ctx"), async (tx) => {
     const r = await readValue(tx, id, null);
     if (r.outcome !== "ok") return { ok: false as const, outcome: r.outcome };
     return { ok: true as const, version: r.version, value: await openSeedStyle(seedMaster, r.sealed) };
@@ -119,6 +99,7 @@ const shutdown = async () => {
   if (closing) return;
   closing = true;
   await server.shutdown();
+  await apiDb.close();
   await db.close();
   Deno.exit(0);
 };

@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import { ROOT } from "../../scripts/lib/local.ts";
 import { eventually } from "../../scripts/lib/poll.ts";
+import { rssOf } from "../../scripts/lib/soak-server.ts";
 
 /** Keeps the last `limit` characters of a stream, for the error message of a crash. */
 function tail(stream: ReadableStream<Uint8Array>, limit = 20_000) {
@@ -19,6 +20,24 @@ function tail(stream: ReadableStream<Uint8Array>, limit = 20_000) {
   return { text: () => text, done };
 }
 
+/** Samples a server's resident memory every 100 ms until `stop()`, which returns the peak (MB). */
+export function sampleRss(server: Pick<BenchServer, "rssMb">): { stop(): number | null } {
+  let peak: number | null = null;
+  const sample = () => {
+    const mb = server.rssMb();
+    if (mb !== null) peak = Math.max(peak ?? 0, mb);
+  };
+  sample();
+  const timer = setInterval(sample, 100);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      return peak;
+    },
+  };
+}
+
 export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
@@ -29,15 +48,32 @@ export function freePort(): number {
 export interface BenchServer {
   base: string;
   pid: number;
+  /** Resident memory of the server process in MB, from /proc (null where there is none). */
+  rssMb(): number | null;
   output(): string;
   close(): Promise<void>;
 }
 
-/** Starts bench/server.ts on a free loopback port and waits until /health answers 200. */
-export async function startServer(env: Record<string, string>): Promise<BenchServer> {
+/** What `startServer` runs: a script under bench/, and the path that answers 200 once it serves. */
+export interface ServerKind {
+  script: string;
+  /** The base URL the scenarios append paths to, given the origin. */
+  base: (origin: string) => string;
+  ready: (base: string) => string;
+}
+
+/** The service: the real function plus the bench-only routes. */
+export const SERVICE: ServerKind = {
+  script: "server.ts", base: (origin) => `${origin}/functions/v1/secrets`, ready: (base) => `${base}/health`,
+};
+/** The bare floors: the stack without the project's code. */
+export const FLOOR: ServerKind = { script: "floor-server.ts", base: (origin) => origin, ready: (base) => `${base}/b1` };
+
+/** Starts a bench server on a free loopback port and waits until it answers 200. */
+export async function startServer(env: Record<string, string>, kind: ServerKind = SERVICE): Promise<BenchServer> {
   const port = freePort();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", join(ROOT, "bench", "server.ts")],
+    args: ["run", "--allow-all", join(ROOT, "bench", kind.script)],
     cwd: ROOT,
     env: { ...env, HOST: "127.0.0.1", PORT: String(port), SIGYL_BENCH: "1", NO_COLOR: "1" },
     stdin: "null",
@@ -48,15 +84,15 @@ export async function startServer(env: Record<string, string>): Promise<BenchSer
   const err = tail(child.stderr);
   let exited: Deno.CommandStatus | null = null;
   const status = child.status.then((s) => (exited = s));
-  const base = `http://127.0.0.1:${port}/functions/v1/secrets`;
+  const base = kind.base(`http://127.0.0.1:${port}`);
   const output = () => `${out.text()}${err.text()}`;
   try {
     await eventually(async () => {
       if (exited) throw new Error(`it exited with ${exited.code}: ${output().slice(-2000)}`);
-      const res = await fetch(`${base}/health`);
+      const res = await fetch(kind.ready(base));
       await res.body?.cancel();
       return res.status === 200 ? true : undefined;
-    }, 90_000, 200, "the bench server did not answer /health");
+    }, 90_000, 200, `bench/${kind.script} did not answer ${kind.ready(base)}`);
   } catch (error) {
     if (!exited) child.kill("SIGKILL");
     await status;
@@ -65,6 +101,7 @@ export async function startServer(env: Record<string, string>): Promise<BenchSer
   return {
     base,
     pid: child.pid,
+    rssMb: () => rssOf(child.pid),
     output,
     async close() {
       if (!exited) {

@@ -7,16 +7,22 @@
 import type { Database } from "../../shared/db/database.ts";
 import { createPostgresDatabase } from "../../shared/db/postgres.ts";
 import { migrateLocal } from "../../scripts/lib/local.ts";
-import { type BenchServer, type Loader, startLoader, startServer } from "./children.ts";
+import { exportJWK, generateKeyPair } from "jose";
+import type { LocalSigner } from "../../scripts/lib/local.ts";
+import { type BenchServer, FLOOR, type Loader, startLoader, startServer } from "./children.ts";
 import { toBase64 as b64 } from "../../shared/bytes.ts";
 
 export interface BenchRun {
   /** Random, lowercase alphanumeric; names the database and the run's fixtures. */
   tag: string;
   /** Creates the run's database and applies the platform stand-in and the migrations. */
-  openDatabase(): Promise<{ db: Database; pgVersion: string }>;
-  /** Starts bench/server.ts on the run's database, and bench/load.mjs. */
-  startChildren(): Promise<{ server: BenchServer; loader: Loader; seedMaster: string }>;
+  openDatabase(): Promise<{ db: Database; pgVersion: string; url: string }>;
+  /**
+   * Starts bench/server.ts and bench/floor-server.ts on the run's database, and bench/load.mjs.
+   * Both servers verify user tokens as a hosted project's functions do: ES256 against the key
+   * set in SUPABASE_JWKS, here a key pair made for the run (`signer` signs the tokens).
+   */
+  startChildren(): Promise<{ server: BenchServer; floor: BenchServer; loader: Loader; seedMaster: string; signer: LocalSigner; jwks: string }>;
   /** The bench server's output so far, for the report of a crash; null before it started. */
   serverOutput(): string | null;
   cleanup(): Promise<void>;
@@ -27,6 +33,7 @@ export interface BenchRun {
 interface Held {
   db?: Database;
   server?: BenchServer;
+  floor?: BenchServer;
   loader?: Loader;
   created: boolean;
 }
@@ -50,19 +57,25 @@ export function createBenchRun(databaseUrl: string, log: (msg: string) => void):
       const { total } = await migrateLocal(db);
       log(`migrated (${total} migrations)`);
       const [{ version: pgVersion }] = await db.query<{ version: string }>(`select version()`);
-      return { db, pgVersion };
+      return { db, pgVersion, url: benchUrl.toString() };
     },
     async startChildren() {
       const seedMaster = b64(crypto.getRandomValues(new Uint8Array(32)));
-      const env: Record<string, string> = { ...Deno.env.toObject(), DATABASE_URL: benchUrl.toString(), SIGYL_BENCH_SEED_MASTER: seedMaster };
+      const { publicKey, privateKey } = await generateKeyPair("ES256");
+      const signer: LocalSigner = { kid: crypto.randomUUID(), privateKey };
+      const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid: signer.kid, alg: "ES256", use: "sig" }] };
+      const env: Record<string, string> = {
+        ...Deno.env.toObject(), DATABASE_URL: benchUrl.toString(), SIGYL_BENCH_SEED_MASTER: seedMaster, SUPABASE_JWKS: JSON.stringify(jwks),
+      };
       delete env.SUPABASE_DB_URL;
       // Each is held as soon as it runs, so a failure of the other still stops it.
-      const [server, loader] = await Promise.all([
+      const [server, floor, loader] = await Promise.all([
         startServer(env).then((s) => (held.server = s)),
+        startServer(env, FLOOR).then((s) => (held.floor = s)),
         startLoader().then((l) => (held.loader = l)),
       ]);
-      log(`server on ${server.base}; load generator: Node ${loader.node}, autocannon ${loader.autocannon}`);
-      return { server, loader, seedMaster };
+      log(`server on ${server.base}; floor server on ${floor.base}; load generator: Node ${loader.node}, autocannon ${loader.autocannon}`);
+      return { server, floor, loader, seedMaster, signer, jwks: env.SUPABASE_JWKS };
     },
     serverOutput: () => held.server?.output() ?? null,
     cleanup() {
@@ -76,6 +89,7 @@ export function createBenchRun(databaseUrl: string, log: (msg: string) => void):
 async function release(admin: Database, dbName: string, held: Held) {
   await held.loader?.close().catch(() => {});
   await held.server?.close().catch(() => {});
+  await held.floor?.close().catch(() => {});
   await held.db?.close().catch(() => {});
   if (held.created) {
     await admin.query(`drop database if exists ${dbName} with (force)`).catch((err) =>

@@ -18,6 +18,8 @@ export interface Mode {
   /** Interleaved scenarios: how many rounds, of how many seconds each. */
   rounds: number;
   roundDuration: number;
+  /** Cold starts of each server (the function's entry, the bare floor). */
+  coldStartRuns: number;
   /** Batches of 100 sequential single reads. */
   reads100Batches: number;
   rotationSecrets: number;
@@ -30,12 +32,12 @@ export interface Mode {
 /** Sizes of each mode. Full mode is the benchmark proper; quick keeps every scenario, smaller. */
 const MODES: Record<Mode["name"], Mode> = {
   quick: {
-    name: "quick", duration: 1, warmup: 0.5, rounds: 1, roundDuration: 1, reads100Batches: 5, rotationSecrets: 1_000, versionsPerSecret: 5,
+    name: "quick", duration: 1, warmup: 0.5, rounds: 1, roundDuration: 1, coldStartRuns: 1, reads100Batches: 5, rotationSecrets: 1_000, versionsPerSecret: 5,
     scale: [{ label: "1,000", users: 100, secrets: 1_000, grants: 200 }, { label: "10,000", users: 1_000, secrets: 10_000, grants: 2_000 }],
     timeLimitS: 300,
   },
   full: {
-    name: "full", duration: 10, warmup: 2, rounds: 3, roundDuration: 4, reads100Batches: 30, rotationSecrets: 20_000, versionsPerSecret: 5,
+    name: "full", duration: 10, warmup: 2, rounds: 3, roundDuration: 4, coldStartRuns: 5, reads100Batches: 30, rotationSecrets: 20_000, versionsPerSecret: 5,
     scale: [
       { label: "1,000", users: 100, secrets: 1_000, grants: 200 },
       { label: "1,000,000", users: 100_000, secrets: 1_000_000, grants: 200_000 },

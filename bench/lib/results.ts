@@ -35,7 +35,8 @@ export function createResults(log: (msg: string) => void): Results {
   };
 }
 
-export type Load = Omit<LoadSpec, "url">;
+/** A load as a scenario states it: on the service unless `url` names another server (the floor). */
+export type Load = Omit<LoadSpec, "url"> & { url?: string };
 
 export interface Measure {
   /** One load for the mode's duration, after its warmup. */
