@@ -93,6 +93,8 @@ const EnvSchema = z.object({
   SIGYL_CORS_ORIGINS: csv.default(["*"]),
   SIGYL_DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   SIGYL_DB_PREPARE: boolish.default(true),
+  /** A transaction's statements written without waiting for each answer (see `PostgresOptions.pipeline`); unset: automatic. */
+  SIGYL_DB_PIPELINE: boolish.optional(),
   /** Each request's transaction, connection wait included; see `DatabaseTimeouts`. */
   SIGYL_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
   SIGYL_DATA_DIR: z.string().default(".sigyl/pglite"),
@@ -122,7 +124,7 @@ export interface Config {
   auth: AuthSettings;
   corsOrigins: string[];
   trustedProxyHops: number;
-  db: { max: number; prepare: boolean; requestTimeoutMs: number };
+  db: { max: number; prepare: boolean; pipeline?: boolean; requestTimeoutMs: number };
   dataDir: string;
   jobIntervalSeconds: number;
   host: string;
@@ -151,7 +153,9 @@ export function loadConfig(env: Record<string, string | undefined>, options: { d
     auth: authSettings(e, production),
     corsOrigins: e.SIGYL_CORS_ORIGINS,
     trustedProxyHops: e.SIGYL_TRUSTED_PROXY_HOPS,
-    db: { max: e.SIGYL_DB_POOL_SIZE, prepare: e.SIGYL_DB_PREPARE, requestTimeoutMs: e.SIGYL_REQUEST_TIMEOUT_MS },
+    db: {
+      max: e.SIGYL_DB_POOL_SIZE, prepare: e.SIGYL_DB_PREPARE, pipeline: e.SIGYL_DB_PIPELINE, requestTimeoutMs: e.SIGYL_REQUEST_TIMEOUT_MS,
+    },
     dataDir: e.SIGYL_DATA_DIR,
     jobIntervalSeconds: e.SIGYL_JOB_INTERVAL_SECONDS,
     host: e.HOST,
