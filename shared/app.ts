@@ -10,6 +10,7 @@ import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
 import type { Authenticator } from "./auth/authenticate.ts";
 import type { Clock } from "./clock.ts";
+import { createDekCache, type DekCache } from "./crypto/dek-cache.ts";
 import type { Keyring } from "./crypto/keyring.ts";
 import type { Database } from "./db/database.ts";
 import { AppError, appError, fromDatabaseError } from "./errors.ts";
@@ -46,6 +47,8 @@ export interface AppDeps {
   newId?: () => string;
   /** This process runs the scheduled jobs on a timer where pg_cron is missing (health reports it). */
   localJobTimer?: boolean;
+  /** Unwrapped DEKs (shared/crypto/dek-cache.ts); default: a cache of the default size. */
+  deks?: DekCache;
 }
 
 /** JSON lines on stderr; callers pass ids and codes, never values or tokens. */
@@ -87,10 +90,11 @@ export function requestMiddleware(corsOrigins: string[] = ["*"]): MiddlewareHand
 
 export function createApp(deps: AppDeps) {
   const log = deps.log ?? stderrLogger;
-  const secrets = createSecretService({ db: deps.db, keyring: deps.keyring, clock: deps.clock, newId: deps.newId, log });
+  const deks = deps.deks ?? createDekCache(deps.clock);
+  const secrets = createSecretService({ db: deps.db, keyring: deps.keyring, clock: deps.clock, newId: deps.newId, log, deks });
   const audit = createAuditService({ db: deps.db });
   const keys = createKeyService({ db: deps.db, keyring: deps.keyring, clock: deps.clock, log });
-  const deployments = createDeploymentService({ db: deps.db, keyring: deps.keyring, clock: deps.clock, log });
+  const deployments = createDeploymentService({ db: deps.db, keyring: deps.keyring, clock: deps.clock, log, deks });
   const origins = deps.corsOrigins ?? ["*"];
 
   const app = new Hono<AppEnv>().basePath("/secrets");

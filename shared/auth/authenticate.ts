@@ -36,6 +36,7 @@ import type { Clock } from "../clock.ts";
 import { type DeploymentTokenResolver, isDeploymentTokenForm } from "../deployments/deployment-token.ts";
 import { appError } from "../errors.ts";
 import { UUID_PATTERN } from "../http/validation.ts";
+import { createTokenCache, type TokenCache } from "./token-cache.ts";
 
 export type Caller =
   | { kind: "user"; userId: string; email: string | null; claims: JWTPayload }
@@ -59,6 +60,11 @@ export interface AuthConfig {
   serviceKeys?: readonly string[];
   /** Deployment tokens: the deployment a live one opens. Without it they are refused. */
   resolveDeploymentToken?: DeploymentTokenResolver;
+  /**
+   * Verified JWTs kept until their `exp` (shared/auth/token-cache.ts); default: a cache of the
+   * default size. Deployment tokens and API keys never go through it.
+   */
+  tokenCache?: TokenCache;
 }
 
 /**
@@ -110,9 +116,21 @@ export function createAuthenticator(config: AuthConfig, clock: Clock): Authentic
     return matches === 1;
   }
 
-  async function verify(token: string): Promise<JWTPayload> {
+  const verified = config.tokenCache ?? createTokenCache();
+
+  /** The token's claims: from the cache while it holds them, else verified and kept. */
+  async function claimsOf(token: string): Promise<JWTPayload> {
+    const now = clock.now();
+    const cached = verified.get(token, now.getTime());
+    if (cached) return cached;
+    const claims = Object.freeze(await verify(token, now));
+    verified.set(token, claims, now.getTime());
+    return claims;
+  }
+
+  async function verify(token: string, now: Date): Promise<JWTPayload> {
     const { alg, kid } = decodeProtectedHeader(token);
-    const options = { currentDate: clock.now(), requiredClaims: ["exp", "role"] };
+    const options = { currentDate: now, requiredClaims: ["exp", "role"] };
     if (alg === "HS256") {
       for (const candidate of hmacKeys) {
         if (kid && candidate.kid && candidate.kid !== kid) continue;
@@ -150,7 +168,7 @@ export function createAuthenticator(config: AuthConfig, clock: Clock): Authentic
     }
     let claims: JWTPayload;
     try {
-      claims = await verify(bearer);
+      claims = await claimsOf(bearer);
     } catch {
       if (jwtServiceKey && await isServiceKey(bearer)) return service();
       throw unauthenticated();

@@ -11,6 +11,7 @@
  * same `DecryptionError` with no detail. Format 1 is the only format; the number is stored
  * with each version so the format can evolve.
  */
+import type { DekCache } from "./dek-cache.ts";
 import type { Keyring } from "./keyring.ts";
 
 const ENC_FORMAT = 1;
@@ -120,8 +121,14 @@ async function unwrapDek(
   );
 }
 
-/** Opens a sealed value of (secretId, version); any mismatch throws DecryptionError. */
-export async function openValue(keyring: Keyring, secretId: string, version: number, sealed: SealedValue): Promise<string> {
+/**
+ * Opens a sealed value of (secretId, version); any mismatch throws DecryptionError. With `deks`,
+ * a DEK unwrapped from this very wrapping before is taken from it (and one unwrapped now is
+ * kept), see shared/crypto/dek-cache.ts; the value's own decryption always runs.
+ */
+export async function openValue(
+  keyring: Keyring, secretId: string, version: number, sealed: SealedValue, deks?: DekCache,
+): Promise<string> {
   if (
     sealed.encFormat !== ENC_FORMAT || sealed.iv.byteLength !== IV_BYTES ||
     sealed.ciphertext.byteLength < TAG_BYTES + 1
@@ -129,7 +136,11 @@ export async function openValue(keyring: Keyring, secretId: string, version: num
     throw new DecryptionError();
   }
   try {
-    const dek = await unwrapDek(keyring, sealed, secretId, version, false);
+    let dek = deks?.get(sealed.kekVersion, sealed.wrappedDek, secretId, version);
+    if (!dek) {
+      dek = await unwrapDek(keyring, sealed, secretId, version, false);
+      deks?.set(sealed.kekVersion, sealed.wrappedDek, secretId, version, dek);
+    }
     const plain = await crypto.subtle.decrypt(
       { name: "AES-GCM", iv: sealed.iv as BufferSource, additionalData: valueAad(secretId, version) as BufferSource },
       dek,

@@ -11,6 +11,7 @@
  * `decryption_failed`, and the log line says which KEK (`reason: "kek_not_loaded"`), never
  * anything of the value.
  */
+import type { DekCache } from "./dek-cache.ts";
 import { DecryptionError, openValue, type SealedValue } from "./envelope.ts";
 import type { Keyring } from "./keyring.ts";
 import { type AppError, appError } from "../errors.ts";
@@ -29,7 +30,10 @@ class KeyringOutdated extends Error {
 /** The insert trigger refused this instance's active KEK: a rotation elsewhere retired it. */
 const isKekRetired = (err: unknown) => (err as { message?: string } | null)?.message === "kek_retired";
 
-export function createValueOpener(keyring: Keyring, log: (event: string, fields: Record<string, unknown>) => void) {
+/** `deks`: unwrapped DEKs shared by every opener of the app (shared/crypto/dek-cache.ts). */
+export function createValueOpener(
+  keyring: Keyring, log: (event: string, fields: Record<string, unknown>) => void, deks?: DekCache,
+) {
   function decryptionFailed(secretId: string, version: number, extra: Record<string, unknown> = {}): AppError {
     log("decryption_failed", { secretId, version, ...extra });
     return appError("decryption_failed");
@@ -44,7 +48,7 @@ export function createValueOpener(keyring: Keyring, log: (event: string, fields:
         throw decryptionFailed(secretId, version, fields);
       }
       try {
-        return await openValue(keyring, secretId, version, sealed);
+        return await openValue(keyring, secretId, version, sealed, deks);
       } catch (err) {
         if (err instanceof DecryptionError) throw decryptionFailed(secretId, version, extra);
         throw err;

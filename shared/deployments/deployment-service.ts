@@ -5,6 +5,7 @@
  * resolved env in the transaction that audits it.
  */
 import { type Clock, iso, isoOrNull } from "../clock.ts";
+import type { DekCache } from "../crypto/dek-cache.ts";
 import { createValueOpener } from "../crypto/value-opener.ts";
 import type { Keyring } from "../crypto/keyring.ts";
 import { asCaller, type CallerContext, type Database } from "../db/database.ts";
@@ -19,6 +20,8 @@ export interface DeploymentServiceDeps {
   keyring: Keyring;
   clock: Clock;
   log?: (event: string, fields: Record<string, unknown>) => void;
+  /** Unwrapped DEKs, shared with the other services of the app (shared/crypto/dek-cache.ts). */
+  deks?: DekCache;
 }
 
 /** The resolved env, in the form asked for. */
@@ -41,7 +44,7 @@ function render(format: EnvFormat, entries: { name: string; value: string }[]): 
 
 export function createDeploymentService(deps: DeploymentServiceDeps) {
   const { db, keyring, clock } = deps;
-  const { open, withCurrentKeyring } = createValueOpener(keyring, deps.log ?? (() => {}));
+  const { open, withCurrentKeyring } = createValueOpener(keyring, deps.log ?? (() => {}), deps.deks);
 
   async function describe(ctx: CallerContext, id: string) {
     return await asCaller(db, ctx, async (tx) => {

@@ -7,6 +7,7 @@ import { fromBase64Url, toBase64Url } from "../bytes.ts";
 import { type Clock, iso, isoOrNull } from "../clock.ts";
 import { asCaller, type CallerContext, type Database } from "../db/database.ts";
 import { sealValue } from "../crypto/envelope.ts";
+import type { DekCache } from "../crypto/dek-cache.ts";
 import { createValueOpener } from "../crypto/value-opener.ts";
 import type { Keyring } from "../crypto/keyring.ts";
 import { appError } from "../errors.ts";
@@ -25,6 +26,8 @@ export interface SecretServiceDeps {
   newId?: () => string;
   /** Where failures that callers only see as a generic error are reported (never with data). */
   log?: (event: string, fields: Record<string, unknown>) => void;
+  /** Unwrapped DEKs, shared with the other services of the app (shared/crypto/dek-cache.ts). */
+  deks?: DekCache;
 }
 
 function toSecretDto(row: dal.SecretRow, now: Date): SecretDto {
@@ -72,7 +75,7 @@ export function createSecretService(deps: SecretServiceDeps) {
     }
   }
 
-  const { open, withCurrentKeyring } = createValueOpener(keyring, log);
+  const { open, withCurrentKeyring } = createValueOpener(keyring, log, deps.deks);
 
   /**
    * The secret if visible at `min` or above. Visibility is the database's answer

@@ -3,6 +3,7 @@ import {
   DecryptionError, openValue, rewrapDek, RewrapVerificationError, sealValue, type SealedValue, WRAPPED_DEK_BYTES,
 } from "../../shared/crypto/envelope.ts";
 import { createKeyring, importKek, type Keyring } from "../../shared/crypto/keyring.ts";
+import { createDekCache, type DekCache } from "../../shared/crypto/dek-cache.ts";
 
 const b64 = (n: number) => Buffer.from(crypto.getRandomValues(new Uint8Array(n))).toString("base64");
 const keyring = (entries = [{ version: 1, status: "active", material: b64(32) }]) => createKeyring(entries);
@@ -176,5 +177,81 @@ describe("envelope encryption", () => {
       }
     }
     expect(seen.size).toBe(200_000);
+  });
+});
+
+describe("the unwrapped-DEK cache", () => {
+  const clock = { now: () => new Date() };
+  /** A DEK cache that counts hits, so a test sees whether a read used it. */
+  function counting() {
+    const inner = createDekCache(clock);
+    const counts = { hits: 0, misses: 0 };
+    const deks: DekCache = {
+      get(...args) {
+        const found = inner.get(...args);
+        found ? counts.hits++ : counts.misses++;
+        return found;
+      },
+      set: (...args) => inner.set(...args),
+      get size() {
+        return inner.size;
+      },
+    };
+    return { deks, counts };
+  }
+
+  it("opens a value again from the cached DEK, which can only decrypt", async () => {
+    const ring = await keyring();
+    const { deks, counts } = counting();
+    const sealed = await sealValue(ring, ID, 1, "cached value");
+    expect(await openValue(ring, ID, 1, sealed, deks)).toBe("cached value");
+    expect(await openValue(ring, ID, 1, sealed, deks)).toBe("cached value");
+    expect(counts).toEqual({ hits: 1, misses: 1 });
+    const dek = deks.get(sealed.kekVersion, sealed.wrappedDek, ID, 1)!;
+    expect(dek.extractable).toBe(false);
+    expect(dek.usages).toEqual(["decrypt"]);
+  });
+
+  it("still refuses a tampered ciphertext or IV whose DEK is cached", async () => {
+    const ring = await keyring();
+    const { deks } = counting();
+    const sealed = await sealValue(ring, ID, 1, "tamper with me");
+    await openValue(ring, ID, 1, sealed, deks);
+    for (const part of ["iv", "ciphertext"] as const) {
+      const copy = new Uint8Array(sealed[part]);
+      copy[copy.length - 1] ^= 0x01;
+      await expect(openValue(ring, ID, 1, { ...sealed, [part]: copy }, deks)).rejects.toBeInstanceOf(DecryptionError);
+    }
+  });
+
+  it("serves a DEK only for the exact wrapping, secret, version and KEK it came from", async () => {
+    const ring = await keyring([{ version: 1, status: "retiring", material: b64(32) }, { version: 2, status: "active", material: b64(32) }]);
+    const { deks, counts } = counting();
+    const sealed = await sealValue(ring, ID, 1, "bound to its row");
+    await openValue(ring, ID, 1, sealed, deks);
+    // The same blob presented as another secret's, another version's, or under another KEK label.
+    await expect(openValue(ring, OTHER, 1, sealed, deks)).rejects.toBeInstanceOf(DecryptionError);
+    await expect(openValue(ring, ID, 2, sealed, deks)).rejects.toBeInstanceOf(DecryptionError);
+    await expect(openValue(ring, ID, 1, { ...sealed, kekVersion: 1 }, deks)).rejects.toBeInstanceOf(DecryptionError);
+    // A value moved onto this row's place, its own DEK cached meanwhile.
+    const other = await sealValue(ring, OTHER, 1, "someone else's");
+    await openValue(ring, OTHER, 1, other, deks);
+    await expect(openValue(ring, ID, 1, { ...sealed, ciphertext: other.ciphertext, iv: other.iv }, deks))
+      .rejects.toBeInstanceOf(DecryptionError);
+    expect(counts.hits).toBe(1);
+  });
+
+  it("misses after a re-wrap: the new wrapping is unwrapped with the new KEK", async () => {
+    const ring = await keyring([{ version: 1, status: "retiring", material: b64(32) }, { version: 2, status: "active", material: b64(32) }]);
+    const { deks, counts } = counting();
+    const sealed = await sealValue(ring, ID, 1, "rotated");
+    expect(sealed.kekVersion).toBe(2);
+    await openValue(ring, ID, 1, sealed, deks);
+    const rewrapped = { ...sealed, kekVersion: 1, wrappedDek: await rewrapDek(ring, sealed, ID, 1, 1) };
+    expect(await openValue(ring, ID, 1, rewrapped, deks)).toBe("rotated");
+    expect(counts).toEqual({ hits: 0, misses: 2 });
+    const broken = new Uint8Array(rewrapped.wrappedDek);
+    broken[20] ^= 0x01;
+    await expect(openValue(ring, ID, 1, { ...rewrapped, wrappedDek: broken }, deks)).rejects.toBeInstanceOf(DecryptionError);
   });
 });

@@ -663,6 +663,31 @@ describe("KEK rotation", () => {
     expect(await readAll(secrets)).toEqual(expected(secrets));
   });
 
+  it("reads through the new wrapping right after a rotation, though the old one's DEK is cached", async () => {
+    const [s] = await seed(1);
+    // Read twice: the DEK unwrapped from the current wrapping is in the instance's cache.
+    for (let i = 0; i < 2; i++) expect(await readValue(s.id)).toEqual({ status: 200, value: s.values[0] });
+    const from = await activeVersion();
+    expect((await rotate()).body.data).toMatchObject({ fromVersion: from, toVersion: from + 1, completed: true });
+    const [row] = await envelopes([s.id]);
+    expect(row.kek_version).toBe(from + 1);
+    expect(await readValue(s.id)).toEqual({ status: 200, value: s.values[0] });
+    // Break the new wrapping: if the cached DEK of the old one were used, the read would still succeed.
+    await h.db.transaction(async (tx) => {
+      await tx.query(`set local session_replication_role = replica`);
+      await tx.query(`update public.secret_versions set wrapped_dek = set_byte(wrapped_dek, 20, get_byte(wrapped_dek, 20) # 1) where secret_id = $1::uuid`, [s.id]);
+    });
+    try {
+      expect((await readValue(s.id)).status).toBe(500);
+    } finally {
+      await h.db.transaction(async (tx) => {
+        await tx.query(`set local session_replication_role = replica`);
+        await tx.query(`update public.secret_versions set wrapped_dek = set_byte(wrapped_dek, 20, get_byte(wrapped_dek, 20) # 1) where secret_id = $1::uuid`, [s.id]);
+      });
+    }
+    expect(await readValue(s.id)).toEqual({ status: 200, value: s.values[0] });
+  });
+
   it("never returns, logs or stores outside Vault the KEK material or its Vault row", async () => {
     // Every route once more, so the scan covers them all.
     await call("GET", "/health");
