@@ -62,7 +62,7 @@ async function main() {
   const { users, serviceToken } = await createParticipants(db, run.tag, signer, config.auth.jwtSecret ?? LOCAL_JWT_SECRET);
   const results = createResults(log);
   const ctx: BenchContext = {
-    origin, server, floorOrigin: floor.base, api: createApi(server.base), loader, db, databaseUrl, jwks, mode: options.mode, tag: run.tag, users, serviceToken, seedMaster, results,
+    origin, floorOrigin: floor.base, api: createApi(server.base), loader, db, databaseUrl, jwks, mode: options.mode, tag: run.tag, users, serviceToken, seedMaster, results,
     measure: createMeasure({ loader, origin, mode: options.mode, results, log }), log,
   };
 

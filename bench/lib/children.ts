@@ -20,11 +20,11 @@ function tail(stream: ReadableStream<Uint8Array>, limit = 20_000) {
   return { text: () => text, done };
 }
 
-/** Samples a server's resident memory every 100 ms until `stop()`, which returns the peak (MB). */
-export function sampleRss(server: Pick<BenchServer, "rssMb">): { stop(): number | null } {
+/** Samples a process's resident memory every 100 ms until `stop()`, which returns the peak (MB). */
+export function sampleRss(pid: number): { stop(): number | null } {
   let peak: number | null = null;
   const sample = () => {
-    const mb = server.rssMb();
+    const mb = rssOf(pid);
     if (mb !== null) peak = Math.max(peak ?? 0, mb);
   };
   sample();
@@ -48,8 +48,6 @@ export function freePort(): number {
 export interface BenchServer {
   base: string;
   pid: number;
-  /** Resident memory of the server process in MB, from /proc (null where there is none). */
-  rssMb(): number | null;
   output(): string;
   close(): Promise<void>;
 }
@@ -101,7 +99,6 @@ export async function startServer(env: Record<string, string>, kind: ServerKind 
   return {
     base,
     pid: child.pid,
-    rssMb: () => rssOf(child.pid),
     output,
     async close() {
       if (!exited) {

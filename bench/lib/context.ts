@@ -5,7 +5,7 @@
  */
 import type { Database } from "../../shared/db/database.ts";
 import { type LocalSigner, signServiceToken, signUserToken } from "../../scripts/lib/local.ts";
-import type { BenchServer, Loader } from "./children.ts";
+import type { Loader } from "./children.ts";
 import { type Api, makeUsers } from "./fixtures.ts";
 import type { Mode } from "./options.ts";
 import type { Measure, Results } from "./results.ts";
@@ -30,8 +30,6 @@ export interface Participants {
 export interface BenchContext {
   /** The bench server's origin (http://127.0.0.1:port); load paths start with FN. */
   origin: string;
-  /** The service's process (its memory is sampled under load). */
-  server: BenchServer;
   /** The bare floor server's origin (bench/floor-server.ts); its paths are /b1, /b1j, /b2j/:id. */
   floorOrigin: string;
   /** Setup calls to the function; the measured load is the loader's. */

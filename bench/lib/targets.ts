@@ -51,7 +51,7 @@ export function evaluateTargets(m: Measured, ratios: Record<string, number | nul
   // table of about a thousand rows whole.
   const seqScans = m.scale[m.scale.length - 1].seqScans;
   const { dekRate, reads } = m.rotation;
-  const rss = m.rssUnderReadMb;
+  const rss = m.coldStart.rssUnderReadMb;
   return [
     atLeast("value read vs bare", "R ≥ 0.8 × B2j", ratios["R/B2j (req/s)"], 0.8),
     atLeast("framework floor vs bare", "F1 ≥ 0.85 × B1j", ratios["F1/B1j (req/s)"], 0.85),

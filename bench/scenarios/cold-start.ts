@@ -8,10 +8,13 @@
  */
 import { join } from "node:path";
 import { apiRoleUrl, ROOT } from "../../scripts/lib/local.ts";
-import { freePort } from "../lib/children.ts";
-import type { BenchContext } from "../lib/context.ts";
+import { freePort, sampleRss } from "../lib/children.ts";
+import { auth, type BenchContext } from "../lib/context.ts";
+import { THROUGHPUT_CONNECTIONS } from "../lib/options.ts";
 
 export interface ColdStart {
+  /** The function entry's peak resident memory (MB) under the R load, after its last cold start. */
+  rssUnderReadMb: number | null;
   /** Milliseconds from spawn to the first successful answer, one per run. */
   serviceMs: number[];
   floorMs: number[];
@@ -27,8 +30,14 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-/** Spawns `script` with exactly `env` and times it to the first 200 of `probe`. */
-async function timeToFirstAnswer(script: string, env: Record<string, string>, probe: (origin: string) => Request): Promise<number> {
+/**
+ * Spawns `script` with exactly `env` and times it to the first 200 of `probe`; then, before the
+ * process is stopped, hands it to `serving` (origin and pid) if given.
+ */
+async function timeToFirstAnswer(
+  script: string, env: Record<string, string>, probe: (origin: string) => Request,
+  serving?: (origin: string, pid: number) => Promise<void>,
+): Promise<number> {
   const port = freePort();
   const origin = `http://127.0.0.1:${port}`;
   const started = performance.now();
@@ -55,7 +64,11 @@ async function timeToFirstAnswer(script: string, env: Record<string, string>, pr
       try {
         const res = await fetch(probe(origin));
         await res.body?.cancel();
-        if (res.status === 200) return performance.now() - started;
+        if (res.status === 200) {
+          const ms = performance.now() - started;
+          await serving?.(origin, child.pid);
+          return ms;
+        }
       } catch { /* not listening yet */ }
       await new Promise((r) => setTimeout(r, POLL_MS));
     }
@@ -67,20 +80,43 @@ async function timeToFirstAnswer(script: string, env: Record<string, string>, pr
   }
 }
 
+/**
+ * The function entry (as hosted runs it: one pool, nothing of the benchmark) under the R load,
+ * its resident memory sampled throughout; the peak, in MB. Hosted functions get 256 MB.
+ */
+async function memoryUnderRead(ctx: BenchContext, origin: string, pid: number, secretId: string): Promise<number | null> {
+  ctx.log("memory: the function entry under the value-read load (16 connections)");
+  const peak = sampleRss(pid);
+  const load = await ctx.loader.run({
+    url: origin, connections: THROUGHPUT_CONNECTIONS, duration: ctx.mode.duration, warmup: ctx.mode.warmup,
+    headers: auth(ctx.users.reader.token), paths: [`/secrets/${secretId}/value`],
+  });
+  const mb = peak.stop();
+  ctx.results.raw.memoryLoad = load;
+  ctx.results.add({
+    key: "memory", label: `R on the function entry, RSS peak ${mb === null ? "–" : `${mb.toFixed(0)} MB`}`, connections: THROUGHPUT_CONNECTIONS,
+    rps: load.rps, p50: load.latency.p50, p99: load.latency.p99, errors: load.errors, requests: load.requests,
+  });
+  return mb;
+}
+
 export async function measureColdStart(ctx: BenchContext, readerSecret: string, runs: number): Promise<ColdStart> {
   ctx.log(`cold start: the function's entry and the floor server, ${runs} runs each, alternating`);
   const ownerUrl = ctx.databaseUrl;
   const jwks = ctx.jwks;
   const token = ctx.users.reader.token;
   const serviceMs: number[] = [];
+  let rssUnderReadMb: number | null = null;
   const floorMs: number[] = [];
   for (let i = 0; i < runs; i++) {
     floorMs.push(await timeToFirstAnswer("bench/floor-server.ts", { DATABASE_URL: ownerUrl, SUPABASE_JWKS: jwks }, (o) =>
       new Request(`${o}/b1`)));
+    const last = i === runs - 1;
     serviceMs.push(await timeToFirstAnswer("functions/secrets/index.ts", { SUPABASE_DB_URL: apiRoleUrl(ownerUrl), SUPABASE_JWKS: jwks }, (o) =>
-      new Request(`${o}/secrets/${readerSecret}/value`, { headers: { authorization: `Bearer ${token}` } })));
+      new Request(`${o}/secrets/${readerSecret}/value`, { headers: { authorization: `Bearer ${token}` } }),
+      last ? async (origin, pid) => void (rssUnderReadMb = await memoryUnderRead(ctx, origin, pid, readerSecret)) : undefined));
   }
-  const result = { serviceMs, floorMs, serviceMedianMs: median(serviceMs), floorMedianMs: median(floorMs) };
+  const result = { serviceMs, floorMs, serviceMedianMs: median(serviceMs), floorMedianMs: median(floorMs), rssUnderReadMb };
   ctx.results.raw.coldStart = result;
   // p50 is the median run, p99 the slowest (few runs: no finer percentile means anything).
   ctx.results.add({

@@ -5,7 +5,7 @@
  * F1 (a `select 1` route behind the service's own middleware and authentication), the real value
  * read R (RLS, permission, audit row, envelope) and S, the same read with the seed's PBKDF2.
  */
-import { type LoadResult, sampleRss } from "../lib/children.ts";
+import type { LoadResult } from "../lib/children.ts";
 import { auth, type BenchContext } from "../lib/context.ts";
 import { toBase64 as b64 } from "../../shared/bytes.ts";
 import { randomValue } from "../lib/fixtures.ts";
@@ -19,8 +19,6 @@ export interface FloorsAndRead {
   f1: LoadResult;
   r: LoadResult;
   s: LoadResult;
-  /** The service's peak resident memory while these ran (R among them, at 16 connections), in MB. */
-  rssUnderReadMb: number | null;
 }
 
 export const B2J_LABEL = "B2j bare: token + pk select + audit insert";
@@ -40,7 +38,6 @@ export async function measureFloorsAndRead(ctx: BenchContext): Promise<FloorsAnd
 
   const c16 = { connections: THROUGHPUT_CONNECTIONS, headers: auth(reader.token) };
   const floor = { ...c16, url: ctx.floorOrigin };
-  const peak = sampleRss(ctx.server);
   const [b1, b1j, f1, b2j, r, s] = await ctx.measure.together([
     { key: "b1", label: "B1 bare: select 1", spec: { ...floor, paths: ["/b1"] } },
     { key: "b1j", label: "B1j bare: token + select 1", spec: { ...floor, paths: ["/b1j"] } },
@@ -54,7 +51,7 @@ export async function measureFloorsAndRead(ctx: BenchContext): Promise<FloorsAnd
   ]);
   // Its blob is no envelope: the rotation would count it as a DEK that does not unwrap.
   await ctx.db.query(`delete from public.secrets where id = $1::uuid`, [sSecret]);
-  return { b1, b1j, b2j, f1, r, s, rssUnderReadMb: peak.stop(), readerSecret: rSecret.id };
+  return { b1, b1j, b2j, f1, r, s, readerSecret: rSecret.id };
 }
 
 /** A reader's secret whose version 1 is sealed the seed's way; checked to open. Returns its id. */
