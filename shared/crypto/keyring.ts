@@ -34,10 +34,14 @@ export class KeyringError extends Error {
   }
 }
 
-/** Imports raw 256-bit key bytes as a KEK usable only to wrap and unwrap DEKs. */
+/**
+ * Imports raw 256-bit key bytes as a non-extractable KEK. Sealing and reading wrap and unwrap
+ * DEKs as keys; the rotation's re-wrap opens and makes the same AES-GCM wrappings with
+ * decrypt and encrypt (see `rewrapDek`), so the KEK has those uses too.
+ */
 export function importKek(raw: Uint8Array): Promise<CryptoKey> {
   if (raw.byteLength !== 32) throw new KeyringError("a KEK must be 32 bytes");
-  return crypto.subtle.importKey("raw", raw as BufferSource, { name: "AES-GCM" }, false, ["wrapKey", "unwrapKey"]);
+  return crypto.subtle.importKey("raw", raw as BufferSource, { name: "AES-GCM" }, false, ["wrapKey", "unwrapKey", "encrypt", "decrypt"]);
 }
 
 /** A keyring of the given KEKs; a retired one is skipped, never imported. */

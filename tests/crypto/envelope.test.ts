@@ -119,21 +119,21 @@ describe("envelope encryption", () => {
     ]);
     const sealed = await sealValue(ring, ID, 1, "only copy");
     const source = { wrappedDek: (await rewrapDek(ring, sealed, ID, 1, 1)), kekVersion: 1 };
-    const real = crypto.subtle.wrapKey.bind(crypto.subtle);
+    // The re-wrap seals the DEK's bytes with `encrypt` (see rewrapDek); the faults replace it.
+    const real = crypto.subtle.encrypt.bind(crypto.subtle);
     // Faulty wraps: a flipped bit, a short blob, and a well-formed wrapping of another DEK
-    // (which unwraps fine: only the comparison catches it).
-    const faults: Record<string, (...args: Parameters<SubtleCrypto["wrapKey"]>) => Promise<ArrayBuffer>> = {
+    // (which opens fine: only the comparison catches it).
+    const faults: Record<string, (...args: Parameters<SubtleCrypto["encrypt"]>) => Promise<ArrayBuffer>> = {
       "flipped bit": async (...args) => {
         const out = new Uint8Array(await real(...args));
         out[5] ^= 1;
         return out.buffer;
       },
       "short blob": async (...args) => (await real(...args)).slice(0, 40),
-      "another DEK": async (format, _key, kek, algorithm) =>
-        real(format, await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, true, ["encrypt"]), kek, algorithm),
+      "another DEK": async (algorithm, kek) => real(algorithm, kek, crypto.getRandomValues(new Uint8Array(32))),
     };
     for (const [name, fault] of Object.entries(faults)) {
-      const spy = vi.spyOn(crypto.subtle, "wrapKey").mockImplementation(fault);
+      const spy = vi.spyOn(crypto.subtle, "encrypt").mockImplementation(fault);
       try {
         await expect(rewrapDek(ring, source, ID, 1, 2), name).rejects.toBeInstanceOf(RewrapVerificationError);
         expect(spy, name).toHaveBeenCalledTimes(1);

@@ -458,9 +458,10 @@ describe("KEK rotation", () => {
     const audits = (await keyRotatedRows()).length;
     const logsBefore = h.logs.length;
 
-    // A faulty wrap: every blob it returns has one bit flipped.
-    const real = crypto.subtle.wrapKey.bind(crypto.subtle);
-    const spy = vi.spyOn(crypto.subtle, "wrapKey").mockImplementation(async (...args) => {
+    // A faulty wrap (the re-wrap seals the DEK's bytes with encrypt): every blob it returns
+    // has one bit flipped.
+    const real = crypto.subtle.encrypt.bind(crypto.subtle);
+    const spy = vi.spyOn(crypto.subtle, "encrypt").mockImplementation(async (...args) => {
       const out = new Uint8Array(await real(...args));
       out[20] ^= 1;
       return out.buffer;
