@@ -10,7 +10,8 @@ import { sealValue } from "../crypto/envelope.ts";
 import type { DekCache } from "../crypto/dek-cache.ts";
 import { createValueOpener } from "../crypto/value-opener.ts";
 import type { Keyring } from "../crypto/keyring.ts";
-import { appError } from "../errors.ts";
+import { appError, fromDatabaseError } from "../errors.ts";
+import { createBoundedCache } from "../bounded-cache.ts";
 import { UUID_PATTERN } from "../http/validation.ts";
 import { atLeast, type Permission } from "./permissions.ts";
 import * as dal from "./secret-dal.ts";
@@ -29,6 +30,15 @@ export interface SecretServiceDeps {
   /** Unwrapped DEKs, shared with the other services of the app (shared/crypto/dek-cache.ts). */
   deks?: DekCache;
 }
+
+/**
+ * Bounds of the version hints: the current version this instance last saw of a secret, so a
+ * new version can be sealed before its transaction (see `putValue`). A hint decides nothing
+ * (the database checks it like an `expectedVersion`) and holds only a number per id.
+ */
+export const VERSION_HINTS = { maxEntries: 10_000, maxAgeMs: 5 * 60_000 };
+
+const isVersionConflict = (err: unknown) => fromDatabaseError(err)?.code === "version_conflict";
 
 function toSecretDto(row: dal.SecretRow, now: Date): SecretDto {
   const expired = row.expires_at !== null && new Date(row.expires_at) <= now;
@@ -76,6 +86,8 @@ export function createSecretService(deps: SecretServiceDeps) {
   }
 
   const { open, withCurrentKeyring } = createValueOpener(keyring, log, deps.deks);
+  const hints = createBoundedCache<number>(VERSION_HINTS);
+  const hint = (id: string, version: number) => hints.set(id, version, clock.now().getTime());
 
   /**
    * The secret if visible at `min` or above. Visibility is the database's answer
@@ -104,6 +116,7 @@ export function createSecretService(deps: SecretServiceDeps) {
             description: input.description, tags: input.tags, expiresAt: input.expiresAt ?? null,
           }, sealed));
       });
+      hint(id, row.current_version);
       // The creator owns it (the statement's snapshot predates the row, so say it here).
       return toSecretDto({ ...row, permission: "owner" }, clock.now());
     },
@@ -127,8 +140,9 @@ export function createSecretService(deps: SecretServiceDeps) {
     },
 
     async get(ctx: CallerContext, id: string): Promise<SecretDto> {
-      const row = await asCaller(db, ctx, (tx) => dal.findSecret(tx, id));
-      return toSecretDto(visible(row, "use"), clock.now());
+      const row = visible(await asCaller(db, ctx, (tx) => dal.findSecret(tx, id)), "use");
+      hint(id, row.current_version);
+      return toSecretDto(row, clock.now());
     },
 
     async update(ctx: CallerContext, id: string, patch: UpdateSecretInput): Promise<SecretDto> {
@@ -159,9 +173,32 @@ export function createSecretService(deps: SecretServiceDeps) {
       return { id, version: result.version, value: result.value };
     },
 
-    /** A new value version, with check-and-set when `expectedVersion` is given. */
+    /**
+     * A new value version, with check-and-set when `expectedVersion` is given.
+     *
+     * The version number is part of the value's AAD, so sealing needs it. When it is known
+     * before the transaction (the caller's `expectedVersion`, else this instance's hint of the
+     * current version) the value is sealed first and the write is one statement, which
+     * `private.put_value` checks like any check-and-set (the caller may write, the secret is
+     * live, the version is still current). A hint that turns out stale (another instance or
+     * writer got there first) fails that check before anything is written and the write runs
+     * again the long way: lock the secret, read its version, seal, store.
+     */
     async putValue(ctx: CallerContext, id: string, input: PutValueInput): Promise<SecretDto> {
-      const row = await withCurrentKeyring(() => asCaller(db, ctx, async (tx) => {
+      const known = input.expectedVersion ?? hints.get(id, clock.now().getTime());
+      const sealedFirst = known === undefined ? null : async () => {
+        const sealed = await sealValue(keyring, id, known + 1, input.value);
+        return await asCaller(db, ctx, (tx) => dal.insertVersion(tx, id, known, sealed, null));
+      };
+      let row: dal.SecretRow | null = null;
+      if (sealedFirst) {
+        try {
+          row = await withCurrentKeyring(sealedFirst);
+        } catch (err) {
+          if (input.expectedVersion !== undefined || !isVersionConflict(err)) throw err;
+        }
+      }
+      row ??= await withCurrentKeyring(() => asCaller(db, ctx, async (tx) => {
         const cur = await dal.lockSecret(tx, id, "write");
         if (cur.deleted_at) throw appError("secret_deleted");
         if (input.expectedVersion !== undefined && cur.current_version !== input.expectedVersion) {
@@ -170,6 +207,7 @@ export function createSecretService(deps: SecretServiceDeps) {
         const sealed = await sealValue(keyring, id, cur.current_version + 1, input.value);
         return dal.insertVersion(tx, id, cur.current_version, sealed, null);
       }));
+      hint(id, row.current_version);
       return toSecretDto(row, clock.now());
     },
 
@@ -182,6 +220,7 @@ export function createSecretService(deps: SecretServiceDeps) {
         const resealed = await sealValue(keyring, id, currentVersion + 1, value);
         return dal.insertVersion(tx, id, currentVersion, resealed, n);
       }));
+      hint(id, row.current_version);
       return toSecretDto(row, clock.now());
     },
 
