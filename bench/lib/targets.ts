@@ -35,6 +35,7 @@ export function computeRatios(m: Measured): Record<string, number | null> {
     "env(100)/read (p50)": ratio(m.env100.latency.p50, m.read1.latency.p50),
     "100 reads/env(100) (p50)": ratio(m.reads100.groups?.p50, m.env100.latency.p50),
     "cold start, service/floor (median)": ratio(m.coldStart.serviceMedianMs, m.coldStart.floorMedianMs),
+    "RSS peak under load, service/floor": ratio(m.coldStart.rssUnderReadMb, m.coldStart.floorRssUnderLoadMb),
     [`list p50, ${large.label}/1,000`]: ratio(large.list.p50, small.list.p50),
     [`read p50, ${large.label}/1,000`]: ratio(large.read.p50, small.read.p50),
   };

@@ -15,6 +15,8 @@ import { THROUGHPUT_CONNECTIONS } from "../lib/options.ts";
 export interface ColdStart {
   /** The function entry's peak resident memory (MB) under the R load, after its last cold start. */
   rssUnderReadMb: number | null;
+  /** The bare floor server's peak resident memory (MB) under its B2j load, for comparison. */
+  floorRssUnderLoadMb: number | null;
   /** Milliseconds from spawn to the first successful answer, one per run. */
   serviceMs: number[];
   floorMs: number[];
@@ -81,20 +83,24 @@ async function timeToFirstAnswer(
 }
 
 /**
- * The function entry (as hosted runs it: one pool, nothing of the benchmark) under the R load,
- * its resident memory sampled throughout; the peak, in MB. Hosted functions get 256 MB.
+ * A freshly started server under 16 connections of `path` with `token`, its resident memory
+ * sampled throughout; the peak, in MB. Hosted functions get 256 MB. Measured for the function
+ * entry (as hosted runs it: one pool, nothing of the benchmark) under the R load, and for the
+ * bare floor server under its B2j load, so the report shows what the stack alone takes.
  */
-async function memoryUnderRead(ctx: BenchContext, origin: string, pid: number, secretId: string): Promise<number | null> {
-  ctx.log("memory: the function entry under the value-read load (16 connections)");
+async function memoryUnderLoad(
+  ctx: BenchContext, origin: string, pid: number, row: { key: string; label: string; path: string },
+): Promise<number | null> {
+  ctx.log(`memory: ${row.label} (16 connections)`);
   const peak = sampleRss(pid);
   const load = await ctx.loader.run({
     url: origin, connections: THROUGHPUT_CONNECTIONS, duration: ctx.mode.duration, warmup: ctx.mode.warmup,
-    headers: auth(ctx.users.reader.token), paths: [`/secrets/${secretId}/value`],
+    headers: auth(ctx.users.reader.token), paths: [row.path],
   });
   const mb = peak.stop();
-  ctx.results.raw.memoryLoad = load;
+  ctx.results.raw[`${row.key}Load`] = load;
   ctx.results.add({
-    key: "memory", label: `R on the function entry, RSS peak ${mb === null ? "–" : `${mb.toFixed(0)} MB`}`, connections: THROUGHPUT_CONNECTIONS,
+    key: row.key, label: `${row.label}, RSS peak ${mb === null ? "–" : `${mb.toFixed(0)} MB`}`, connections: THROUGHPUT_CONNECTIONS,
     rps: load.rps, p50: load.latency.p50, p99: load.latency.p99, errors: load.errors, requests: load.requests,
   });
   return mb;
@@ -107,16 +113,22 @@ export async function measureColdStart(ctx: BenchContext, readerSecret: string, 
   const token = ctx.users.reader.token;
   const serviceMs: number[] = [];
   let rssUnderReadMb: number | null = null;
+  let floorRssUnderLoadMb: number | null = null;
   const floorMs: number[] = [];
   for (let i = 0; i < runs; i++) {
-    floorMs.push(await timeToFirstAnswer("bench/floor-server.ts", { DATABASE_URL: ownerUrl, SUPABASE_JWKS: jwks }, (o) =>
-      new Request(`${o}/b1`)));
     const last = i === runs - 1;
+    floorMs.push(await timeToFirstAnswer("bench/floor-server.ts", { DATABASE_URL: ownerUrl, SUPABASE_JWKS: jwks }, (o) =>
+      new Request(`${o}/b1`),
+      last ? async (origin, pid) => void (floorRssUnderLoadMb = await memoryUnderLoad(ctx, origin, pid, {
+        key: "memoryFloor", label: "B2j on the bare floor server", path: `/b2j/${readerSecret}` })) : undefined));
     serviceMs.push(await timeToFirstAnswer("functions/secrets/index.ts", { SUPABASE_DB_URL: apiRoleUrl(ownerUrl), SUPABASE_JWKS: jwks }, (o) =>
       new Request(`${o}/secrets/${readerSecret}/value`, { headers: { authorization: `Bearer ${token}` } }),
-      last ? async (origin, pid) => void (rssUnderReadMb = await memoryUnderRead(ctx, origin, pid, readerSecret)) : undefined));
+      last ? async (origin, pid) => void (rssUnderReadMb = await memoryUnderLoad(ctx, origin, pid, {
+        key: "memory", label: "R on the function entry", path: `/secrets/${readerSecret}/value` })) : undefined));
   }
-  const result = { serviceMs, floorMs, serviceMedianMs: median(serviceMs), floorMedianMs: median(floorMs), rssUnderReadMb };
+  const result = {
+    serviceMs, floorMs, serviceMedianMs: median(serviceMs), floorMedianMs: median(floorMs), rssUnderReadMb, floorRssUnderLoadMb,
+  };
   ctx.results.raw.coldStart = result;
   // p50 is the median run, p99 the slowest (few runs: no finer percentile means anything).
   ctx.results.add({
