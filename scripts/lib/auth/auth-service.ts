@@ -242,7 +242,7 @@ export function createLocalAuthService(deps: LocalAuthDeps) {
       if (!match) throw new AuthError(401, "no_authorization", "This endpoint requires a valid Bearer token");
       let claims;
       try {
-        ({ payload: claims } = await jwtVerify(match[1], keySet, { algorithms: ["ES256"] }));
+        ({ payload: claims } = await jwtVerify(match[1], keySet, { algorithms: ["ES256"], currentDate: clock.now() }));
       } catch (err) {
         const reason = err instanceof joseErrors.JWTExpired ? "token has invalid claims: token is expired" : "token is malformed or its signature is invalid";
         throw new AuthError(403, "bad_jwt", `invalid JWT: unable to parse or verify signature, ${reason}`);
