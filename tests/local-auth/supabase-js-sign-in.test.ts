@@ -7,7 +7,7 @@
  *
  * The server runs with SIGYL_AUTH_REFRESH_TOKEN_REUSE_INTERVAL=0, so a rotated token that is
  * not the client's lost answer is refused at once instead of after GoTrue's 10 s (the interval
- * itself is tested in refresh-token-reuse.test.ts).
+ * itself is tested in sign-in-rules.test.ts).
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";

@@ -192,7 +192,9 @@ export function createLocalAuthService(deps: LocalAuthDeps) {
       const user = await dal.findUserByEmail(db, body.email);
       const hash = user?.encrypted_password || await decoy();
       const matches = await bcrypt.compare(body.password, hash);
-      if (!user?.encrypted_password || !matches) throw new AuthError(400, "invalid_credentials", INVALID_LOGIN);
+      // bcrypt would compare the first 72 bytes only: a longer password is never the one stored.
+      const tooLong = new TextEncoder().encode(body.password).length > MAX_PASSWORD_BYTES;
+      if (!user?.encrypted_password || !matches || tooLong) throw new AuthError(400, "invalid_credentials", INVALID_LOGIN);
       const started = await db.transaction((tx) => startSession(tx, user.id, client));
       return await sessionResponse(started.user, started.session, started.refreshToken);
     },

@@ -1,8 +1,9 @@
 /**
- * The local sign-in stand-in in process, on the suite's database, with a clock the tests move:
- * GoTrue's refresh token reuse interval (a rotated token honoured for a while, then taken as
- * stolen), what a stolen token's use leaves behind, access token checks, and the error
- * bodies of both API versions, called through the routes with `app.request()`.
+ * The local sign-in stand-in's rules, in process on the suite's database with a clock the tests
+ * move: GoTrue's refresh token reuse interval (a rotated token honoured for a while, then taken
+ * as stolen) and what a stolen token's use leaves behind, bcrypt's 72-byte limit, access token
+ * checks, and the error bodies of both API versions, called through the routes with
+ * `app.request()`.
  */
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -95,6 +96,17 @@ describe("refresh token reuse, as GoTrue's refresh_token_reuse_interval decides 
   it("refuses an unknown or malformed refresh token without touching any session", async () => {
     await expect(refresh("short")).rejects.toMatchObject({ status: 400, code: "validation_failed" });
     await expect(refresh("x".repeat(43))).rejects.toMatchObject({ status: 400, code: "refresh_token_not_found" });
+  });
+});
+
+describe("passwords", () => {
+  it("refuses a sign-in whose password only starts with the stored one's 72 bytes, which bcrypt alone would accept", async () => {
+    const password = "p".repeat(72);
+    const { user } = await signUp(password);
+    const email = user.email;
+    await expect(auth.signInWithPassword({ email, phone: "", password: `${password}-and-more` }, client))
+      .rejects.toMatchObject({ status: 400, code: "invalid_credentials" });
+    expect((await auth.signInWithPassword({ email, phone: "", password }, client)).user.id).toBe(user.id);
   });
 });
 
