@@ -64,7 +64,8 @@ export function createFunctionHandler(options: FunctionHandlerOptions) {
       return app.fetch(forward(req, url, info));
     }
     if (url.pathname === JWKS_PATH && req.method === "GET" && options.jwks) {
-      return Response.json(options.jwks, { headers: { "cache-control": "public, max-age=600" } });
+      // Public keys, readable from any page: supabase-js's getClaims() fetches them from the browser.
+      return Response.json(options.jwks, { headers: { "cache-control": "public, max-age=600", "access-control-allow-origin": "*" } });
     }
     if (url.pathname === "/auth/v1/admin/users" && req.method === "POST" && !options.production) {
       return adminUsers(req);

@@ -129,6 +129,12 @@ describe("the local sign-in stand-in, driven by supabase-js", () => {
     });
     expect(claims.session_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(claims.exp - claims.iat).toBe(3600);
+    // getClaims() verifies it in the client against the key set the server publishes.
+    const verified = await sb.auth.getClaims();
+    expect(verified.error).toBeNull();
+    expect(verified.data?.claims).toMatchObject({ sub: user.id, session_id: claims.session_id });
+    const fromPage = await fetch(`${origin}/auth/v1/.well-known/jwks.json`, { headers: { origin: "http://localhost:5173" } });
+    expect(fromPage.headers.get("access-control-allow-origin")).toBe("*");
 
     // The console calls the function through the same client: its session's token goes along.
     const created = await sb.functions.invoke("secrets", { body: { name: "CONSOLE_KEY", value: `console-value-${run}` } });
