@@ -4,7 +4,9 @@
  * the platform stand-in and the migrations, and serves the `secrets` function under Deno at
  * http://127.0.0.1:54321/functions/v1/secrets. Where pg_cron is missing it runs the same job
  * functions on a timer. Also answers POST /auth/v1/admin/users (service role), a stand-in
- * for Supabase Auth's admin API, so local users exist before they first call.
+ * for Supabase Auth's admin API, so local users exist before they first call, and the
+ * sign-in routes supabase-js uses (sign-up, password and refresh grants, the user, sign-out:
+ * scripts/lib/auth/), so the web console signs in locally as it does hosted.
  *
  * It plays the platform's part in authentication too: the data dir keeps a local ES256 signing
  * key and `sb_secret_`/`sb_publishable_` API keys (made on first start; scripts/lib/local.ts),
@@ -29,6 +31,7 @@ import {
   type LocalDatabase,
   localKeys,
   localKeysPath,
+  localSigner,
   migrateLocal,
   openApiDatabase,
   openDatabase,
@@ -36,6 +39,9 @@ import {
   publicKeySet,
 } from "./lib/local.ts";
 import { createFunctionHandler, FUNCTION_PREFIX, JWKS_PATH } from "./lib/function-handler.ts";
+import { AUTH_PREFIX, createLocalAuthRoutes } from "./lib/auth/auth-routes.ts";
+import { createLocalAuthService, DEFAULT_AUTH_SETTINGS } from "./lib/auth/auth-service.ts";
+import { systemClock } from "../shared/clock.ts";
 
 function fail(message: string): never {
   console.error(`sigyl: ${message}`);
@@ -69,10 +75,11 @@ async function main() {
   // The platform's variables win over the shell's, as hosted, where names starting with
   // SUPABASE_ are the platform's alone.
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+  const projectUrl = `http://${host}:${config.port}`;
   let keys, functionConfig;
   try {
     keys = await localKeys(config);
-    functionConfig = loadConfig({ ...env, ...platformVariables(keys, `http://${host}:${config.port}`) });
+    functionConfig = loadConfig({ ...env, ...platformVariables(keys, projectUrl) });
   } catch (err) {
     await db.close().catch(() => {});
     fail(err instanceof ConfigError ? err.message : (err as Error).message);
@@ -99,8 +106,20 @@ async function main() {
     runJobs();
   }
 
+  // Supabase Auth writes its own schema as its own administrator: the owner's connection.
+  const signIn = createLocalAuthRoutes({
+    auth: createLocalAuthService({
+      db,
+      signer: await localSigner(keys),
+      jwks: publicKeySet(keys),
+      clock: systemClock,
+      settings: { ...DEFAULT_AUTH_SETTINGS, issuer: `${projectUrl}${AUTH_PREFIX}`, reuseIntervalSeconds: config.authReuseIntervalSeconds },
+    }),
+    apiKeys: [keys.publishableKey, keys.secretKey],
+    corsOrigins: config.corsOrigins,
+  });
   const handler = createFunctionHandler({
-    app: runtime.app, authenticate: runtime.authenticate, db, production: config.production, jwks: publicKeySet(keys),
+    app: runtime.app, authenticate: runtime.authenticate, db, production: config.production, jwks: publicKeySet(keys), auth: signIn,
   });
 
   let server: Deno.HttpServer<Deno.NetAddr>;
@@ -122,6 +141,7 @@ async function main() {
   console.log(`sigyl: the function acts as ${apiDb === db ? "the migration's login (not sigyl_api)" : "sigyl_api"}`);
   console.log(`sigyl: scheduled jobs: ${cron ? "pg_cron" : `local timer every ${config.jobIntervalSeconds}s`}`);
   console.log(`sigyl: auth as hosted: ES256 user tokens under ${origin}${JWKS_PATH}, the service role by its sb_secret_ key; keys in ${localKeysPath(config)}`);
+  console.log(`sigyl: sign-in as hosted (supabase-js): ${origin}${AUTH_PREFIX} with the publishable key ${keys.publishableKey}`);
   console.log(`sigyl: get a token:  npm run token -- alice@example.com   (service role: npm run token -- --service)`);
   console.log(`sigyl: try:          curl ${base}/health`);
   console.log(`sigyl: walk-through: ${port === 54321 ? "" : `PORT=${port} `}sh scripts/try-it.sh`);

@@ -100,6 +100,8 @@ const EnvSchema = z.object({
   SIGYL_DATA_DIR: z.string().default(".sigyl/pglite"),
   SIGYL_TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(1),
   SIGYL_JOB_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
+  /** The local sign-in stand-in's `refresh_token_reuse_interval` (GoTrue's name and default), in seconds. */
+  SIGYL_AUTH_REFRESH_TOKEN_REUSE_INTERVAL: z.coerce.number().int().min(0).max(3600).default(10),
   HOST: z.string().default("127.0.0.1"),
   PORT: z.coerce.number().int().min(0).max(65535).default(54321),
 });
@@ -127,6 +129,8 @@ export interface Config {
   db: { max: number; prepare: boolean; pipeline?: boolean; requestTimeoutMs: number };
   dataDir: string;
   jobIntervalSeconds: number;
+  /** How long the local sign-in stand-in honours a refresh token after rotating it (scripts/lib/auth/). */
+  authReuseIntervalSeconds: number;
   host: string;
   port: number;
 }
@@ -158,6 +162,7 @@ export function loadConfig(env: Record<string, string | undefined>, options: { d
     },
     dataDir: e.SIGYL_DATA_DIR,
     jobIntervalSeconds: e.SIGYL_JOB_INTERVAL_SECONDS,
+    authReuseIntervalSeconds: e.SIGYL_AUTH_REFRESH_TOKEN_REUSE_INTERVAL,
     host: e.HOST,
     port: e.PORT,
   };

@@ -2,9 +2,10 @@
  * The HTTP front of the local server, shared by `npm start` (scripts/serve.ts) and the
  * benchmark server (bench/server.ts) so both answer exactly alike: the function under
  * /functions/v1/secrets with the prefix stripped and the peer address appended to
- * x-forwarded-for (as the hosted gateway does); and stand-ins for two routes of Supabase Auth:
- * its key set, GET /auth/v1/.well-known/jwks.json (public keys only), and
- * POST /auth/v1/admin/users (service role, never in production).
+ * x-forwarded-for (as the hosted gateway does); and stand-ins for Supabase Auth: its key set,
+ * GET /auth/v1/.well-known/jwks.json (public keys only), POST /auth/v1/admin/users (service
+ * role), and the sign-in routes supabase-js uses (scripts/lib/auth/), the last two never in
+ * production.
  */
 import type { JSONWebKeySet } from "jose";
 import type { Authenticator } from "../../shared/auth/authenticate.ts";
@@ -21,6 +22,8 @@ export interface FunctionHandlerOptions {
   production: boolean;
   /** The public key set local user tokens are signed under, served where Supabase Auth serves it. */
   jwks?: JSONWebKeySet;
+  /** The local sign-in stand-in (scripts/lib/auth/auth-routes.ts), answering the rest of /auth/v1. */
+  auth?: { fetch(req: Request): Response | Promise<Response> };
 }
 
 export const JWKS_PATH = "/auth/v1/.well-known/jwks.json";
@@ -41,23 +44,34 @@ export function createFunctionHandler(options: FunctionHandlerOptions) {
     return Response.json({ id: user.id, email: user.email, aud: "authenticated", role: "authenticated" });
   };
 
+  /**
+   * The request as the hosted gateway passes it on: the address it really came from appended
+   * to x-forwarded-for. Built from its parts: `new Request(url, req)` would copy `req.signal`,
+   * and reading a served request's signal makes Deno warn about its legacy abort on the first
+   * request.
+   */
+  const forward = (req: Request, url: URL, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => {
+    const forwarded = new Request(url, { method: req.method, headers: req.headers, body: req.body });
+    const xff = req.headers.get("x-forwarded-for");
+    forwarded.headers.set("x-forwarded-for", xff ? `${xff}, ${info.remoteAddr.hostname}` : info.remoteAddr.hostname);
+    return forwarded;
+  };
+
   return (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Response | Promise<Response> => {
     const url = new URL(req.url);
     if (url.pathname === `${FUNCTION_PREFIX}/secrets` || url.pathname.startsWith(`${FUNCTION_PREFIX}/secrets/`)) {
       url.pathname = url.pathname.slice(FUNCTION_PREFIX.length);
-      // Built from its parts: `new Request(url, req)` would copy `req.signal`, and reading a
-      // served request's signal makes Deno warn about its legacy abort on the first request.
-      const forwarded = new Request(url, { method: req.method, headers: req.headers, body: req.body });
-      // As the hosted gateway does: append the address this request really came from.
-      const xff = req.headers.get("x-forwarded-for");
-      forwarded.headers.set("x-forwarded-for", xff ? `${xff}, ${info.remoteAddr.hostname}` : info.remoteAddr.hostname);
-      return app.fetch(forwarded);
+      return app.fetch(forward(req, url, info));
     }
     if (url.pathname === JWKS_PATH && req.method === "GET" && options.jwks) {
-      return Response.json(options.jwks, { headers: { "cache-control": "public, max-age=600" } });
+      // Public keys, readable from any page: supabase-js's getClaims() fetches them from the browser.
+      return Response.json(options.jwks, { headers: { "cache-control": "public, max-age=600", "access-control-allow-origin": "*" } });
     }
     if (url.pathname === "/auth/v1/admin/users" && req.method === "POST" && !options.production) {
       return adminUsers(req);
+    }
+    if (options.auth && url.pathname.startsWith("/auth/v1/") && !options.production) {
+      return options.auth.fetch(forward(req, url, info));
     }
     return Response.json({ success: false, error: { code: "not_found", message: "No such route." } }, { status: 404 });
   };

@@ -240,26 +240,41 @@ export async function localSigner(keys: LocalKeys): Promise<LocalSigner> {
   return { kid: keys.signingKey.kid, privateKey };
 }
 
+/** What an access token says beyond its user; each defaults to what `npm run token` signs. */
+export interface UserTokenOptions {
+  expiresInSeconds?: number;
+  now?: Date;
+  issuer?: string;
+  /** The `auth.sessions` row the token belongs to (random, as no session, by default). */
+  sessionId?: string;
+  /** When the session signed in with its password: `amr`'s timestamp (default: now). */
+  authenticatedAt?: Date;
+  appMetadata?: Record<string, unknown>;
+  userMetadata?: Record<string, unknown>;
+}
+
 /**
  * An access token shaped like Supabase Auth's: ES256 with the `kid` of the local key set when
- * given a signer (as `npm run token` does), or HS256 with a legacy JWT secret (the test suites).
+ * given a signer (as `npm run token` and the local sign-in stand-in do), or HS256 with a legacy
+ * JWT secret (the test suites).
  */
 export async function signUserToken(
   signer: string | LocalSigner,
   user: { id: string; email: string },
-  options: { expiresInSeconds?: number; now?: Date; issuer?: string } = {},
+  options: UserTokenOptions = {},
 ): Promise<string> {
   const iat = Math.floor((options.now ?? new Date()).getTime() / 1000);
+  const authenticatedAt = options.authenticatedAt ? Math.floor(options.authenticatedAt.getTime() / 1000) : iat;
   const jwt = new SignJWT({
     email: user.email,
     phone: "",
     role: "authenticated",
     aal: "aal1",
-    amr: [{ method: "password", timestamp: iat }],
-    session_id: crypto.randomUUID(),
+    amr: [{ method: "password", timestamp: authenticatedAt }],
+    session_id: options.sessionId ?? crypto.randomUUID(),
     is_anonymous: false,
-    app_metadata: { provider: "email", providers: ["email"] },
-    user_metadata: {},
+    app_metadata: options.appMetadata ?? { provider: "email", providers: ["email"] },
+    user_metadata: options.userMetadata ?? {},
   })
     .setSubject(user.id)
     .setAudience("authenticated")

@@ -7,7 +7,8 @@
 --   * roles anon, authenticated, service_role (bypassrls) and authenticator (the role
 --     PostgREST logs in as and switches from);
 --   * the auth schema: auth.users (the columns we touch) and auth.uid() / auth.role() /
---     auth.jwt(), reading `request.jwt.claims` exactly as Supabase's functions do;
+--     auth.jwt(), reading `request.jwt.claims` exactly as Supabase's functions do; and
+--     auth.sessions / auth.refresh_tokens for the local sign-in stand-in;
 --   * the extensions schema with pgcrypto;
 --   * Supabase Vault: on PostgreSQL where the real extension is installed and preloaded
 --     (scripts/setup-postgres.sh builds it), the extension itself, with the privileges hosted
@@ -60,6 +61,42 @@ create table if not exists auth.users (
   deleted_at timestamptz
 );
 create unique index if not exists users_email_key on auth.users (lower(email));
+-- Columns the local sign-in stand-in (scripts/lib/auth/) reads and writes, with hosted
+-- Supabase's names and types. Added one by one so a database made by an earlier stand-in
+-- gains them on its next start. The password is only ever a bcrypt hash, as GoTrue keeps it.
+alter table auth.users add column if not exists encrypted_password varchar(255);
+alter table auth.users add column if not exists email_confirmed_at timestamptz;
+alter table auth.users add column if not exists last_sign_in_at timestamptz;
+
+-- Sign-in sessions and their refresh tokens, shaped like GoTrue's auth.sessions and
+-- auth.refresh_tokens (the columns the stand-in uses). Signing out deletes a session, and its
+-- refresh tokens go with it. Unlike GoTrue, `token` and `parent` hold the SHA-256 of a token
+-- (base64url), never the token: a copy of this table lets nobody refresh a session.
+create table if not exists auth.sessions (
+  id uuid primary key,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  refreshed_at timestamptz,
+  user_agent text,
+  ip text
+);
+create index if not exists sessions_user_id_idx on auth.sessions (user_id);
+
+create table if not exists auth.refresh_tokens (
+  id bigserial primary key,
+  token varchar(255) not null unique,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  parent varchar(255),
+  session_id uuid not null references auth.sessions (id) on delete cascade,
+  revoked boolean not null default false,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+create index if not exists refresh_tokens_session_id_revoked_idx on auth.refresh_tokens (session_id, revoked);
+-- Only Supabase Auth touches these, as hosted: no API role reads a session or a token.
+revoke all on auth.sessions, auth.refresh_tokens from public, anon, authenticated, service_role;
+revoke all on sequence auth.refresh_tokens_id_seq from public, anon, authenticated, service_role;
 
 -- The same bodies Supabase ships: the legacy per-claim setting first, then the JSON claims.
 create or replace function auth.uid() returns uuid
