@@ -41,6 +41,19 @@ describe("the OpenAPI document", () => {
     await expect(SwaggerParser.validate(structuredClone(doc))).resolves.toBeTruthy();
   });
 
+  it("takes deployment tokens on the env route only, and no credential on health and itself", () => {
+    const security = new Map<string, string[]>();
+    for (const [path, item] of Object.entries<any>(doc.paths)) {
+      for (const m of METHODS) if (item[m]) security.set(`${m.toUpperCase()} ${path}`, item[m].security.flatMap(Object.keys));
+    }
+    expect([...security].filter(([, s]) => s.includes("deploymentToken")).map(([op]) => op))
+      .toEqual(["GET /secrets/deployments/{id}/env"]);
+    expect([...security].filter(([, s]) => s.length === 0).map(([op]) => op).sort())
+      .toEqual(["GET /secrets/health", "GET /secrets/openapi.json"]);
+    expect(Object.keys(doc.components.securitySchemes).sort())
+      .toEqual(["deploymentToken", "serviceRoleApiKey", "serviceRoleBearer", "userJwt"]);
+  });
+
   it("describes exactly the routes the function serves", () => {
     const served = h.app.routes.filter((r) => r.method !== "ALL").map((r) => `${r.method} ${r.path.replace(/\/$/, "")}`);
     expect(described(doc).sort()).toEqual([...new Set(served)].sort());
