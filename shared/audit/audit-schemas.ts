@@ -43,6 +43,7 @@ export const auditEntryDto = z.strictObject({
 }).meta({ id: "AuditEntry" });
 export type AuditEntryDto = z.infer<typeof auditEntryDto>;
 
+/** A page of audit rows, newest first. */
 export const auditPage = z.strictObject({
   items: z.array(auditEntryDto),
   /** Pass back as `cursor` for the next page; null on the last. */

@@ -56,8 +56,10 @@ export const problemDto = z.strictObject({
 }).meta({ id: "Problem" });
 export type ProblemDto = z.infer<typeof problemDto>;
 
+/** What would stop a deployment (`POST /deployments/:id/validate`). */
 export const validationDto = z.strictObject({ valid: z.boolean(), problems: z.array(problemDto) });
 
+/** A deployment, its bindings each with a status, and its problems (GET and PUT of the bindings). */
 export const deploymentBindingsDto = z.strictObject({
   deployment: z.strictObject({
     id: idOut, name: z.string(), status: z.string(), ownerId: idOut, requiredEnv: z.array(z.string()),
@@ -72,11 +74,13 @@ export const createdTokenDto = z.strictObject({
   id: idOut, token: z.string().startsWith("sgd_"), expiresAt: timestamp, deploymentId: idOut,
 });
 
+/** A token as listed: never its value. */
 export const tokenDto = z.strictObject({
   id: idOut, createdBy: idOut.nullable(), createdAt: timestamp, expiresAt: timestamp, revokedAt: timestamp.nullable(),
   active: z.boolean(),
 });
 
+/** The answer to a revocation. */
 export const revokedToken = z.strictObject({ revoked: z.literal(true), id: idOut });
 
 /** The resolved env as JSON: env var name → value. */

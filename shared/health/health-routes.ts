@@ -31,6 +31,7 @@ export interface HealthDeps {
  *   rotation; monitors read `status`.
  * - 503 `database_unavailable`: the database does not answer (or not within the timeout).
  */
+/** `data` of a health answer (see the README's "Health"). */
 export const healthDto = z.strictObject({
   status: z.enum(["ok", "degraded"]),
   database: z.strictObject({

@@ -78,6 +78,7 @@ export const RESPONSE_HEADERS = {
   "Cache-Control": header("`no-store`: the answer holds a secret or a credential.", ["no-store"]),
   "X-Next-Cursor": header("The cursor of the next page (`since`)."),
 } as const;
+/** A header a route's success answer may declare. */
 export type ResponseHeader = Exclude<keyof typeof RESPONSE_HEADERS, "X-Request-Id">;
 
 const WRITE_METHODS = new Set(["post", "put", "patch", "delete"]);
@@ -97,6 +98,10 @@ const WITH_BODY: ErrorCode[] = ["invalid_json", "unsupported_media_type"];
  */
 const WRITES: ErrorCode[] = ["idempotency_key_invalid", "idempotency_key_reused", "idempotency_answer_unavailable", "decryption_failed", "conflict"];
 
+/**
+ * A route as its feature declares it: what it takes (validated, and documented), what it
+ * answers, which catalogued errors it gives and who may call it.
+ */
 export interface RouteSpec<
   P extends z.ZodType | undefined = undefined,
   Q extends z.ZodType | undefined = undefined,

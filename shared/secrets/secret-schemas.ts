@@ -104,6 +104,7 @@ export const timestamp = z.iso.datetime();
 /** An id as the API writes it: a lower-case UUID. */
 export const idOut = z.guid();
 
+/** A secret's metadata and the caller's level on it: never its value. */
 export const secretDto = z.strictObject({
   id: idOut,
   name: z.string(),
@@ -124,6 +125,7 @@ export const secretDto = z.strictObject({
 }).meta({ id: "Secret" });
 export type SecretDto = z.infer<typeof secretDto>;
 
+/** A page of `GET /secrets`. */
 export const secretPage = z.strictObject({
   items: z.array(secretDto),
   /** Pass back as `cursor` for the next page; null on the last. */
@@ -133,6 +135,7 @@ export const secretPage = z.strictObject({
 /** A decrypted value: the one answer that holds one. */
 export const valueDto = z.strictObject({ id: idOut, version: z.number().int().min(1), value: z.string() });
 
+/** A version of the value, without the value. */
 export const versionDto = z.strictObject({
   version: z.number().int().min(1),
   createdBy: idOut.nullable(),
@@ -145,6 +148,7 @@ export const versionDto = z.strictObject({
 }).meta({ id: "Version" });
 export type VersionDto = z.infer<typeof versionDto>;
 
+/** A grant on a secret, with the grantee's email. */
 export const grantDto = z.strictObject({
   userId: idOut,
   email: z.string().nullable(),
@@ -154,4 +158,5 @@ export const grantDto = z.strictObject({
 }).meta({ id: "Grant" });
 export type GrantDto = z.infer<typeof grantDto>;
 
+/** The answer to a revocation. */
 export const revokedGrant = z.strictObject({ revoked: z.literal(true), userId: idOut });
