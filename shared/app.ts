@@ -2,7 +2,8 @@
  * The app factory: middleware, routes and the one error handler. Everything it needs comes
  * in as arguments, so tests build it around PGlite or PostgreSQL and call `app.request()`.
  */
-import { type ErrorHandler, Hono, type MiddlewareHandler } from "hono";
+import type { ErrorHandler, MiddlewareHandler } from "hono";
+import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
@@ -30,6 +31,7 @@ import { createKeyService } from "./keys/key-service.ts";
 import { deploymentEnvRoutes, deploymentRoutes } from "./deployments/deployment-routes.ts";
 import { createDeploymentService } from "./deployments/deployment-service.ts";
 import { InvalidRequest } from "./http/validation.ts";
+import { apiDocumentRoute } from "./http/openapi-route.ts";
 
 export const MAX_BODY_BYTES = 128 * 1024;
 
@@ -97,16 +99,19 @@ export function createApp(deps: AppDeps) {
   const deployments = createDeploymentService({ db: deps.db, keyring: deps.keyring, clock: deps.clock, log, deks });
   const origins = deps.corsOrigins ?? ["*"];
 
-  const app = new Hono<AppEnv>().basePath("/secrets");
+  // An OpenAPIHono: each feature's routes carry their OpenAPI operations, and mounting a
+  // feature merges them here, so the whole API's document comes from this one app.
+  const app = new OpenAPIHono<AppEnv>().basePath("/secrets");
   for (const middleware of requestMiddleware(origins)) app.use("*", middleware);
 
   // Routes answer in the order they are registered, and a route that answers ends the chain:
-  // health, which needs no token, and the env route, which authenticates with deployment
+  // health and the API's own description, which need no token, and the env route, which authenticates with deployment
   // tokens accepted, come before the general authentication. That one runs for everything
   // else, unknown routes included (no probing without a token), and answers a deployment
   // token 401.
   const hops = deps.trustedProxyHops ?? 1;
   app.route("/health", healthRoutes({ db: deps.db, keyring: deps.keyring, localJobTimer: deps.localJobTimer }));
+  app.route("/openapi.json", apiDocumentRoute(app));
   app.route("/deployments", deploymentEnvRoutes(deployments, authenticate(deps.authenticator, hops, { deploymentTokens: true })));
   app.use("*", authenticate(deps.authenticator, hops));
   // After authentication, so a key belongs to its caller. The KEK rotation runs in several

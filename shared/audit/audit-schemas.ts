@@ -1,10 +1,14 @@
+/** Request and response shapes of the audit routes (zod, the single source). */
 import { z } from "zod";
 import { decimalInt, isoDate, uuid } from "../http/validation.ts";
 
-const AUDIT_ACTIONS = [
+export const AUDIT_ACTIONS = [
   "created", "accessed", "updated", "rotated", "deleted", "restored", "purged", "shared", "unshared",
   "expired", "denied", "key_rotated", "bound", "unbound",
 ] as const;
+
+/** Every action a row can record (public.audit_action): the filterable ones and the token events. */
+export const RECORDED_ACTIONS = [...AUDIT_ACTIONS, "token_issued", "token_revoked"] as const;
 
 export const auditQuery = z.strictObject({
   action: z.enum(AUDIT_ACTIONS).optional(),
@@ -16,22 +20,35 @@ export const auditQuery = z.strictObject({
 });
 export type AuditQuery = z.infer<typeof auditQuery>;
 
-export interface AuditEntryDto {
-  id: string;
-  secretId: string | null;
-  secretName: string | null;
-  actorId: string | null;
-  actorType: string;
-  action: string;
-  version: number | null;
-  deploymentId: string | null;
-  ip: string | null;
-  userAgent: string | null;
-  requestId: string | null;
-  outcome: string;
-  details: Record<string, unknown>;
-  createdAt: string;
-}
+const idOut = z.guid();
+/** Row ids are bigints, written as decimal strings. */
+const rowId = z.string().regex(/^[1-9][0-9]{0,18}$/);
+
+/** One audit row as the API shows it: who did what to which secret, never a value. */
+export const auditEntryDto = z.strictObject({
+  id: rowId,
+  secretId: idOut.nullable(),
+  secretName: z.string().nullable(),
+  actorId: idOut.nullable(),
+  actorType: z.enum(["user", "service", "deployment", "system"]),
+  action: z.enum(RECORDED_ACTIONS),
+  version: z.number().int().nullable(),
+  deploymentId: idOut.nullable(),
+  ip: z.string().nullable(),
+  userAgent: z.string().nullable(),
+  requestId: z.string().nullable(),
+  outcome: z.string(),
+  details: z.record(z.string(), z.unknown()),
+  createdAt: z.iso.datetime(),
+}).meta({ id: "AuditEntry" });
+export type AuditEntryDto = z.infer<typeof auditEntryDto>;
+
+/** A page of audit rows, newest first. */
+export const auditPage = z.strictObject({
+  items: z.array(auditEntryDto),
+  /** Pass back as `cursor` for the next page; null on the last. */
+  nextCursor: rowId.nullable(),
+});
 
 // Tamper evidence and export (`/admin/audit`, service role only) ------------------------------
 
@@ -85,16 +102,21 @@ export const verifyBody = z.strictObject({
 });
 export type VerifyInput = z.infer<typeof verifyBody>;
 
-export type BrokenLinkReason =
-  | "unchained" | "rows_missing" | "out_of_order" | "altered" | "head_missing" | "head_mismatch"
-  | "checkpoint_mismatch";
+export const BROKEN_LINK_REASONS = [
+  "unchained", "rows_missing", "out_of_order", "altered", "head_missing", "head_mismatch", "checkpoint_mismatch",
+] as const;
+export type BrokenLinkReason = typeof BROKEN_LINK_REASONS[number];
 
 /** Where a chain breaks: the chain (null for a row outside every chain) and the row's id. */
-export interface BrokenLinkDto {
-  chain: number | null;
-  id: string;
-  reason: BrokenLinkReason;
-}
+export const brokenLinkDto = z.strictObject({
+  chain: z.number().int().nullable(),
+  id: z.string(),
+  reason: z.enum(BROKEN_LINK_REASONS),
+});
+export type BrokenLinkDto = z.infer<typeof brokenLinkDto>;
+
+/** A head as reported: every field present. */
+const chainHeadDto = chainHead.required();
 
 /**
  * One call's part of a verification. A call checks rows for a bounded time (and number), so a
@@ -102,26 +124,30 @@ export interface BrokenLinkDto {
  * `checkedRows` and the broken links are this call's; a verification is clean when every call
  * was ok.
  */
-export interface VerifyResultDto {
+export const verifyResultDto = z.strictObject({
   /** No broken link in this call's part, and the checkpoint (if given) matches. */
-  ok: boolean;
+  ok: z.boolean(),
   /** The whole trail has been walked; otherwise go on with `nextCursor`. */
-  finished: boolean;
-  nextCursor: string | null;
-  checkedRows: number;
+  finished: z.boolean(),
+  nextCursor: z.string().nullable(),
+  checkedRows: z.number().int().min(0),
   /** The first broken link by id, or null. */
-  firstBroken: BrokenLinkDto | null;
+  firstBroken: brokenLinkDto.nullable(),
   /** The first broken link of each broken chain, by id (at most 100; `brokenCount` counts all). */
-  broken: BrokenLinkDto[];
-  brokenCount: number;
+  broken: z.array(brokenLinkDto),
+  brokenCount: z.number().int().min(0),
   /**
    * Every chain's head (at most 256) as it stood when the verification began: the next
    * checkpoint. On the first call (no cursor) only; null on the calls that go on.
    */
-  heads: ChainHeadDto[] | null;
+  heads: z.array(chainHeadDto).nullable(),
   /** Checkpoint heads compared (first call only), or null without a checkpoint. */
-  checkpointHeads: number | null;
-}
+  checkpointHeads: z.number().int().nullable(),
+});
+export type VerifyResultDto = z.infer<typeof verifyResultDto>;
+
+/** The export's body: NDJSON, one `ExportedAuditRowDto` a line. */
+export const exportBody = z.string().meta({ description: "NDJSON: one audit row a line, chain fields included, never a value." });
 
 /** One line of the export: the row as stored, chain fields included, never a value. */
 export interface ExportedAuditRowDto extends AuditEntryDto {

@@ -32,8 +32,8 @@ const MAX_BROKEN_LISTED = 100;
 
 function toDto(r: dal.AuditRow): AuditEntryDto {
   return {
-    id: r.id, secretId: r.secret_id, secretName: r.secret_name, actorId: r.actor_id, actorType: r.actor_type,
-    action: r.action, version: r.version, deploymentId: r.deployment_id, ip: r.ip, userAgent: r.user_agent,
+    id: r.id, secretId: r.secret_id, secretName: r.secret_name, actorId: r.actor_id, actorType: r.actor_type as AuditEntryDto["actorType"],
+    action: r.action as AuditEntryDto["action"], version: r.version, deploymentId: r.deployment_id, ip: r.ip, userAgent: r.user_agent,
     requestId: r.request_id, outcome: r.outcome, details: r.details, createdAt: iso(r.created_at),
   };
 }
@@ -58,7 +58,8 @@ function toHeadDto(h: chainDal.HeadRow): ChainHeadDto {
 function toExportDto(r: chainDal.ExportRow): ExportedAuditRowDto {
   return {
     id: r.id, secretId: r.secret_id, secretName: r.secret_name, ownerId: r.owner_id, actorId: r.actor_id,
-    actorType: r.actor_type, action: r.action, version: r.version, deploymentId: r.deployment_id, ip: r.ip,
+    actorType: r.actor_type as AuditEntryDto["actorType"], action: r.action as AuditEntryDto["action"], version: r.version,
+    deploymentId: r.deployment_id, ip: r.ip,
     userAgent: r.user_agent, requestId: r.request_id, outcome: r.outcome, details: r.details, createdAt: r.created_at,
     chain: r.chain, seq: r.seq === null ? null : Number(r.seq), hash: r.hash,
   };

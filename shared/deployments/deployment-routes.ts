@@ -1,37 +1,62 @@
 /**
  * Routes under /deployments/:id: bindings, validation, tokens (deployment owner or service
  * role), and the env the container builder fetches (a deployment token or the service role).
+ * Each route declares its OpenAPI operation (shared/http/openapi.ts).
  */
-import { Hono, type MiddlewareHandler } from "hono";
+import type { MiddlewareHandler } from "hono";
+import { z } from "zod";
 import type { AppEnv } from "../http/app-env.ts";
 import { ok } from "../http/envelope.ts";
 import { callerKinds, noStore, refuseHead } from "../http/middleware.ts";
-import { validate } from "../http/validation.ts";
+import { defineRoute, featureApp, successEnvelope } from "../http/openapi.ts";
 import type { DeploymentService } from "./deployment-service.ts";
-import { bindingsBody, deploymentParam, envQuery, tokenBody, tokenParams } from "./deployment-schemas.ts";
+import {
+  bindingsBody, createdTokenDto, deploymentBindingsDto, deploymentParam, envQuery, envValues, revokedToken, tokenBody,
+  tokenDto, tokenParams, validationDto,
+} from "./deployment-schemas.ts";
+
+const tag = "deployments";
+const callers = ["user", "service"] as const;
 
 export function deploymentRoutes(service: DeploymentService) {
-  const app = new Hono<AppEnv>();
+  const app = featureApp<AppEnv>();
 
-  app.put("/:id/secrets", validate("param", deploymentParam), validate("json", bindingsBody), async (c) =>
-    ok(c, await service.replaceBindings(c.get("ctx"), c.req.valid("param").id, c.req.valid("json"))));
+  defineRoute(app, {
+    method: "put", path: "/:id/secrets", tag, callers, summary: "Replace the deployment's bindings of env vars to secrets.",
+    params: deploymentParam, body: bindingsBody, data: deploymentBindingsDto,
+    errors: ["deployment_not_found", "secret_not_found", "forbidden", "pin_requires_read", "version_not_found", "deployment_in_progress"],
+  }, async (c) => ok(c, await service.replaceBindings(c.get("ctx"), c.req.valid("param").id, c.req.valid("json"))));
 
-  app.get("/:id/secrets", validate("param", deploymentParam), async (c) =>
-    ok(c, await service.listBindings(c.get("ctx"), c.req.valid("param").id)));
+  defineRoute(app, {
+    method: "get", path: "/:id/secrets", tag, callers, summary: "The bindings, each with a status, the problems, and whether it is valid.",
+    params: deploymentParam, data: deploymentBindingsDto, errors: ["deployment_not_found"],
+  }, async (c) => ok(c, await service.listBindings(c.get("ctx"), c.req.valid("param").id)));
 
-  app.post("/:id/validate", validate("param", deploymentParam), async (c) =>
-    ok(c, await service.validate(c.get("ctx"), c.req.valid("param").id)));
+  defineRoute(app, {
+    method: "post", path: "/:id/validate", tag, callers, summary: "What would stop this deployment, changing nothing.",
+    params: deploymentParam, data: validationDto, errors: ["deployment_not_found"],
+  }, async (c) => ok(c, await service.validate(c.get("ctx"), c.req.valid("param").id)));
 
-  app.post("/:id/tokens", noStore, validate("param", deploymentParam), validate("json", tokenBody), async (c) =>
+  defineRoute(app, {
+    method: "post", path: "/:id/tokens", tag, callers, middleware: [noStore],
+    summary: "A short-lived token scoped to this deployment, shown once.",
+    params: deploymentParam, body: tokenBody, bodyOptional: true, status: 201, data: createdTokenDto,
+    headers: ["Cache-Control"], errors: ["deployment_not_found"],
+  }, async (c) =>
     ok(c, await service.createToken(c.get("ctx"), c.req.valid("param").id, c.req.valid("json").ttlSeconds), 201));
 
-  app.get("/:id/tokens", validate("param", deploymentParam), async (c) =>
-    ok(c, await service.listTokens(c.get("ctx"), c.req.valid("param").id)));
+  defineRoute(app, {
+    method: "get", path: "/:id/tokens", tag, callers, summary: "The deployment's tokens, without their values.",
+    params: deploymentParam, data: z.array(tokenDto), errors: ["deployment_not_found"],
+  }, async (c) => ok(c, await service.listTokens(c.get("ctx"), c.req.valid("param").id)));
 
-  app.delete("/:id/tokens/:tokenId", validate("param", tokenParams), async (c) => {
+  defineRoute(app, {
+    method: "delete", path: "/:id/tokens/:tokenId", tag, callers, summary: "Revoke a token at once.",
+    params: tokenParams, data: revokedToken, errors: ["deployment_not_found", "token_not_found"],
+  }, async (c) => {
     const { id, tokenId } = c.req.valid("param");
     await service.revokeToken(c.get("ctx"), id, tokenId);
-    return ok(c, { revoked: true, id: tokenId });
+    return ok(c, { revoked: true as const, id: tokenId });
   });
 
   return app;
@@ -43,17 +68,29 @@ export function deploymentRoutes(service: DeploymentService) {
  * 403; whether a token opens this deployment is the database's check.
  */
 export function deploymentEnvRoutes(service: DeploymentService, authenticate: MiddlewareHandler<AppEnv>) {
-  const app = new Hono<AppEnv>();
+  const app = featureApp<AppEnv>();
   const builders = callerKinds(["deployment", "service"], "Env resolution needs a deployment token or the service role.");
-  app.get("/:id/env", authenticate, refuseHead, builders, noStore, validate("param", deploymentParam), validate("query", envQuery),
-    async (c) => {
-      const caller = c.get("caller");
-      const env = await service.resolveEnv(c.get("ctx"), c.req.valid("param").id, {
-        tokenHash: caller.kind === "deployment" ? caller.tokenHash : null,
-        format: c.req.valid("query").format,
-      });
-      if (env.format === "dotenv") return c.body(env.text, 200, { "Content-Type": "text/plain; charset=utf-8" });
-      return ok(c, env.values);
+  defineRoute(app, {
+    method: "get", path: "/:id/env", tag, callers: ["deployment", "service"],
+    middleware: [authenticate, refuseHead, builders, noStore],
+    summary: "The resolved env for the container builder: JSON (the envelope) or dotenv (text/plain); audited.",
+    params: deploymentParam, query: envQuery, headers: ["Cache-Control"],
+    content: {
+      "application/json": successEnvelope(envValues),
+      "text/plain": z.string().meta({ description: "dotenv: one NAME=value line per binding." }),
+    },
+    errors: [
+      "forbidden", "deployment_not_found", "deployment_invalid", "deployment_not_ready", "not_representable_as_dotenv",
+      "decryption_failed",
+    ],
+  }, async (c) => {
+    const caller = c.get("caller");
+    const env = await service.resolveEnv(c.get("ctx"), c.req.valid("param").id, {
+      tokenHash: caller.kind === "deployment" ? caller.tokenHash : null,
+      format: c.req.valid("query").format,
     });
+    if (env.format === "dotenv") return c.body(env.text, 200, { "Content-Type": "text/plain; charset=utf-8" });
+    return ok(c, env.values);
+  });
   return app;
 }

@@ -32,18 +32,56 @@ export const tokenBody = z.strictObject({
 export const envQuery = z.strictObject({ format: z.enum(["json", "dotenv"]).default("json") });
 export type EnvFormat = z.infer<typeof envQuery>["format"];
 
-export interface BindingDto {
-  envName: string;
-  secretId: string;
-  secretName: string | null;
-  pinnedVersion: number | null;
-  resolvedVersion: number | null;
-  /** "ok", or the first problem of this binding (see problems). */
-  status: string;
-}
+// Responses: strict objects, so nothing but these fields can reach JSON (see secret-schemas.ts).
 
-export interface ProblemDto {
-  envName: string;
-  problem: string;
-  message: string;
-}
+const idOut = z.guid();
+const timestamp = z.iso.datetime();
+
+export const bindingDto = z.strictObject({
+  envName: z.string(),
+  secretId: idOut,
+  /** Null when the secret is no longer visible to the caller. */
+  secretName: z.string().nullable(),
+  pinnedVersion: z.number().int().nullable(),
+  resolvedVersion: z.number().int().nullable(),
+  /** "ok", or the first problem of this binding (see problems). */
+  status: z.string(),
+}).meta({ id: "Binding" });
+export type BindingDto = z.infer<typeof bindingDto>;
+
+export const problemDto = z.strictObject({
+  envName: z.string(),
+  problem: z.string(),
+  message: z.string(),
+}).meta({ id: "Problem" });
+export type ProblemDto = z.infer<typeof problemDto>;
+
+/** What would stop a deployment (`POST /deployments/:id/validate`). */
+export const validationDto = z.strictObject({ valid: z.boolean(), problems: z.array(problemDto) });
+
+/** A deployment, its bindings each with a status, and its problems (GET and PUT of the bindings). */
+export const deploymentBindingsDto = z.strictObject({
+  deployment: z.strictObject({
+    id: idOut, name: z.string(), status: z.string(), ownerId: idOut, requiredEnv: z.array(z.string()),
+  }),
+  valid: z.boolean(),
+  bindings: z.array(bindingDto),
+  problems: z.array(problemDto),
+});
+
+/** A new token: the only answer that ever holds it. */
+export const createdTokenDto = z.strictObject({
+  id: idOut, token: z.string().startsWith("sgd_"), expiresAt: timestamp, deploymentId: idOut,
+});
+
+/** A token as listed: never its value. */
+export const tokenDto = z.strictObject({
+  id: idOut, createdBy: idOut.nullable(), createdAt: timestamp, expiresAt: timestamp, revokedAt: timestamp.nullable(),
+  active: z.boolean(),
+});
+
+/** The answer to a revocation. */
+export const revokedToken = z.strictObject({ revoked: z.literal(true), id: idOut });
+
+/** The resolved env as JSON: env var name → value. */
+export const envValues = z.record(z.string(), z.string());

@@ -1,8 +1,9 @@
-import { Hono } from "hono";
+import { z } from "zod";
 import { appError } from "../errors.ts";
 import type { Database } from "../db/database.ts";
 import type { AppEnv } from "../http/app-env.ts";
 import { fail } from "../http/envelope.ts";
+import { defineRoute, featureApp } from "../http/openapi.ts";
 import type { Keyring } from "../crypto/keyring.ts";
 import { probe } from "./health-dal.ts";
 import { assessJobs } from "./health-jobs.ts";
@@ -30,9 +31,35 @@ export interface HealthDeps {
  *   rotation; monitors read `status`.
  * - 503 `database_unavailable`: the database does not answer (or not within the timeout).
  */
+/** `data` of a health answer (see the README's "Health"). */
+export const healthDto = z.strictObject({
+  status: z.enum(["ok", "degraded"]),
+  database: z.strictObject({
+    kind: z.enum(["postgres", "pglite"]),
+    reachable: z.literal(true),
+    /** Applied migrations. */
+    migrations: z.number().int().min(0),
+    pgCron: z.boolean(),
+    latencyMs: z.number().int().min(0),
+    /** The role the function acts as outside a caller's transaction. */
+    login: z.string(),
+    /** What to do when `login` is not `sigyl_api`. */
+    fix: z.string().optional(),
+  }),
+  keyring: z.strictObject({ activeKekVersion: z.number().int().min(1) }),
+  jobs: z.strictObject({
+    scheduler: z.enum(["pg_cron", "local timer", "missing"]),
+    missing: z.array(z.string()),
+    fix: z.string().optional(),
+  }),
+});
+
 export function healthRoutes(deps: HealthDeps) {
-  const app = new Hono<AppEnv>();
-  app.get("/", async (c) => {
+  const app = featureApp<AppEnv>();
+  defineRoute(app, {
+    method: "get", path: "/", tag: "health", callers: [], data: healthDto, errors: [],
+    summary: "The database's state, the function's login and who runs the scheduled jobs; no token needed.",
+  }, async (c) => {
     const started = performance.now();
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {

@@ -29,33 +29,36 @@ export type RotateInput = NonNullable<z.infer<typeof rotateBody>>;
 
 export const keyVersionParam = z.strictObject({ version: decimalInt(1, 2_147_483_647) });
 
-export type KeyStatus = "active" | "retiring" | "retired";
+export const KEY_STATUSES = ["active", "retiring", "retired"] as const;
+export type KeyStatus = typeof KEY_STATUSES[number];
 
 /** A KEK version as the API reports it: never its material, never its Vault row. */
-export interface KeyDto {
-  version: number;
-  status: KeyStatus;
-  createdAt: string;
-  retiredAt: string | null;
+export const keyDto = z.strictObject({
+  version: z.number().int().min(1),
+  status: z.enum(KEY_STATUSES),
+  createdAt: z.iso.datetime(),
+  retiredAt: z.iso.datetime().nullable(),
   /** DEKs (secret versions) this key still wraps. */
-  dekCount: number;
+  dekCount: z.number().int().min(0),
   /**
    * Wrappings ever stored under this key (new secrets, new versions, roll-backs, re-wraps),
    * purged secrets included: its random-IV AES-GCM invocations, capped at 2^32.
    */
-  wraps: number;
+  wraps: z.number().int().min(0),
   /** `wraps` has reached 2^30, a quarter of the cap: rotate this key soon. */
-  nearWrapLimit: boolean;
-}
+  nearWrapLimit: z.boolean(),
+}).meta({ id: "Key" });
+export type KeyDto = z.infer<typeof keyDto>;
 
 /** What one rotation call did, and what is left for the next. */
-export interface RotationDto {
-  fromVersion: number;
-  toVersion: number;
+export const rotationDto = z.strictObject({
+  fromVersion: z.number().int().min(1),
+  toVersion: z.number().int().min(1),
   /** DEKs re-wrapped by this call. */
-  rewrapped: number;
+  rewrapped: z.number().int().min(0),
   /** DEKs still wrapped by a key other than the active one. */
-  remaining: number;
+  remaining: z.number().int().min(0),
   /** No DEK left under an older key, and the older keys are retired. */
-  completed: boolean;
-}
+  completed: z.boolean(),
+});
+export type RotationDto = z.infer<typeof rotationDto>;

@@ -5,9 +5,9 @@
  */
 import { z } from "zod";
 import { decimalInt, isoDate, uuid } from "../http/validation.ts";
-import { GRANT_LEVELS, type Permission } from "./permissions.ts";
+import { GRANT_LEVELS } from "./permissions.ts";
 
-const SECRET_TYPES = ["api_key", "database_url", "jwt_secret", "custom"] as const;
+export const SECRET_TYPES = ["api_key", "database_url", "jwt_secret", "custom"] as const;
 export const MAX_VALUE_BYTES = 64 * 1024;
 
 export const secretName = z.string().regex(
@@ -96,36 +96,67 @@ export const grantBody = z.strictObject({
 });
 export type GrantInput = z.infer<typeof grantBody>;
 
-export interface SecretDto {
-  id: string;
-  name: string;
-  secretType: string;
-  description: string;
-  tags: string[];
-  ownerId: string;
-  status: "active" | "inactive" | "expired" | "deleted";
-  isActive: boolean;
-  expiresAt: string | null;
-  currentVersion: number;
-  permission: Permission;
-  createdAt: string;
-  updatedAt: string;
-  deletedAt: string | null;
-}
+// Responses: strict objects, so the spec (and the tests that check every answer against it)
+// refuses any field not listed here, a column a row happened to carry included.
 
-export interface VersionDto {
-  version: number;
-  createdBy: string | null;
-  createdAt: string;
-  restoredFrom: number | null;
-  kekVersion: number;
-  current: boolean;
-}
+/** A timestamp as the API writes it: ISO 8601 in UTC. */
+export const timestamp = z.iso.datetime();
+/** An id as the API writes it: a lower-case UUID. */
+export const idOut = z.guid();
 
-export interface GrantDto {
-  userId: string;
-  email: string | null;
-  permission: string;
-  grantedBy: string | null;
-  grantedAt: string;
-}
+/** A secret's metadata and the caller's level on it: never its value. */
+export const secretDto = z.strictObject({
+  id: idOut,
+  name: z.string(),
+  secretType: z.enum(SECRET_TYPES),
+  description: z.string(),
+  tags: z.array(z.string()),
+  ownerId: idOut,
+  /** Derived: deleted, else expired, else active or inactive (`isActive`). */
+  status: z.enum(["active", "inactive", "expired", "deleted"]),
+  isActive: z.boolean(),
+  expiresAt: timestamp.nullable(),
+  currentVersion: z.number().int().min(1),
+  /** The caller's level on this secret (the service role acts as owner). */
+  permission: z.enum([...GRANT_LEVELS, "owner"]),
+  createdAt: timestamp,
+  updatedAt: timestamp,
+  deletedAt: timestamp.nullable(),
+}).meta({ id: "Secret" });
+export type SecretDto = z.infer<typeof secretDto>;
+
+/** A page of `GET /secrets`. */
+export const secretPage = z.strictObject({
+  items: z.array(secretDto),
+  /** Pass back as `cursor` for the next page; null on the last. */
+  nextCursor: z.string().nullable(),
+});
+
+/** A decrypted value: the one answer that holds one. */
+export const valueDto = z.strictObject({ id: idOut, version: z.number().int().min(1), value: z.string() });
+
+/** A version of the value, without the value. */
+export const versionDto = z.strictObject({
+  version: z.number().int().min(1),
+  createdBy: idOut.nullable(),
+  createdAt: timestamp,
+  /** The version whose value a roll-back copied, or null. */
+  restoredFrom: z.number().int().nullable(),
+  /** The KEK its DEK is wrapped under. */
+  kekVersion: z.number().int().min(1),
+  current: z.boolean(),
+}).meta({ id: "Version" });
+export type VersionDto = z.infer<typeof versionDto>;
+
+/** A grant on a secret, with the grantee's email. */
+export const grantDto = z.strictObject({
+  userId: idOut,
+  email: z.string().nullable(),
+  permission: z.enum(GRANT_LEVELS),
+  grantedBy: idOut.nullable(),
+  grantedAt: timestamp,
+}).meta({ id: "Grant" });
+export type GrantDto = z.infer<typeof grantDto>;
+
+/** The answer to a revocation. */
+export const revokedGrant = z.strictObject({ revoked: z.literal(true), userId: idOut });

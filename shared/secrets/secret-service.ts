@@ -45,7 +45,7 @@ function toSecretDto(row: dal.SecretRow, now: Date): SecretDto {
   return {
     id: row.id,
     name: row.name,
-    secretType: row.secret_type,
+    secretType: row.secret_type as SecretDto["secretType"],
     description: row.description,
     tags: row.tags,
     ownerId: row.user_id,
@@ -256,7 +256,7 @@ export function createSecretService(deps: SecretServiceDeps) {
 }
 
 function toGrantDto(r: { user_id: string; email: string | null; permission: string; granted_by: string | null; granted_at: Date }): GrantDto {
-  return { userId: r.user_id, email: r.email, permission: r.permission, grantedBy: r.granted_by, grantedAt: iso(r.granted_at) };
+  return { userId: r.user_id, email: r.email, permission: r.permission as GrantDto["permission"], grantedBy: r.granted_by, grantedAt: iso(r.granted_at) };
 }
 
 export type SecretService = ReturnType<typeof createSecretService>;

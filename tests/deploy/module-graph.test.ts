@@ -101,14 +101,15 @@ describe("what the Supabase CLI uploads", () => {
     expect(graph.localFiles.map((f) => f.path).sort()).toEqual(uploadedCode);
 
     // Every package the import map names is one the function runs; the only others fetched are
-    // node-postgres's own dependencies.
+    // node-postgres's own dependencies and @hono/zod-openapi's (its registry and generator).
     const map = JSON.parse(new TextDecoder().decode(upload.files.get(IMPORT_MAP)));
     const mapped = [...new Set(Object.values<string>(map.imports).map((s) => npmTarget(s)![0]))].sort();
     const fetched = graph.npmPackages.map((p) => p.name);
     expect(fetched).toEqual(expect.arrayContaining(mapped));
     expect(fetched.filter((n) => !mapped.includes(n)).sort()).toEqual([
+      "@asteasolutions/zod-to-openapi", "openapi3-ts",
       "pg-cloudflare", "pg-connection-string", "pg-int8", "pg-pool", "pg-protocol", "pg-types", "pgpass",
-      "postgres-array", "postgres-bytea", "postgres-date", "postgres-interval", "split2", "xtend",
+      "postgres-array", "postgres-bytea", "postgres-date", "postgres-interval", "split2", "xtend", "yaml",
     ]);
 
     expect(graph.totalBytes).toBeLessThanOrEqual(LIMIT_BYTES);

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "../../scripts/lib/local.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
-import { readme, section, tableRows } from "../helpers/readme.ts";
+import { documentedRoutes, readme, section, tableRows } from "../helpers/readme.ts";
 
 const FOLDERS = ["functions", "shared", "scripts", "bench", "tests", "supabase"];
 /** Not part of the source: written by tools at run time, git-ignored. */
@@ -58,12 +58,7 @@ describe("the README's route tables", () => {
   });
 
   it("list exactly the routes the function serves", async () => {
-    const text = await readme();
-    const documented = [section(text, "## API"), section(text, "## Deployments: from binding to a running container")]
-      .flatMap((s) => tableRows(s))
-      .map(([cell]) => cell.match(/^`(GET|POST|PUT|PATCH|DELETE) (\/secrets[^`[]*)/))
-      .filter((m): m is RegExpMatchArray => m !== null)
-      .map((m) => `${m[1]} ${m[2].replace(/\/$/, "") || "/secrets"}`);
+    const documented = await documentedRoutes();
     const served = h.app.routes.filter((r) => r.method !== "ALL").map((r) => `${r.method} ${r.path.replace(/\/$/, "")}`);
     expect([...new Set(documented)].sort()).toEqual([...new Set(served)].sort());
     expect(documented.length, "each route documented once").toBe(new Set(documented).size);

@@ -4,7 +4,9 @@
  * on PGlite it acts as it on the same instance), as a hosted deployment does; `db` is the
  * owner's connection, for fixtures and checks the API could not make. Users are fresh per call, so suites sharing a PostgreSQL never meet. Every value
  * a suite stores is remembered; `close()` fails the suite if any of them sits anywhere in the
- * database (as text, hex or base64) or in a log line.
+ * database (as text, hex or base64) or in a log line. Every answer `request()` receives is
+ * checked against the API's own OpenAPI document (./api-contract.ts): one it does not describe
+ * fails the test.
  */
 import { readFile } from "node:fs/promises";
 import { inject } from "vitest";
@@ -16,6 +18,7 @@ import { createPostgresDatabase } from "../../shared/db/postgres.ts";
 import { createRuntime } from "../../shared/runtime.ts";
 import { apiRoleUrl, ensureUser, migrateLocal, signServiceToken, signUserToken } from "../../scripts/lib/local.ts";
 import { API_ROLE } from "../../shared/config.ts";
+import { type ApiContract, apiContract } from "./api-contract.ts";
 
 export const usingPostgres = Boolean(process.env.DATABASE_URL);
 export const JWT_SECRET = loadConfig({}).auth.jwtSecret!;
@@ -40,6 +43,19 @@ export class TestClock implements Clock {
 }
 
 const prepare = () => process.env.SIGYL_DB_PREPARE !== "false";
+
+/** Compiled once per document text: every harness of a worker serves the same one. */
+const contracts = new Map<string, ApiContract>();
+
+/** The contract of the document `app` serves at /secrets/openapi.json. */
+export async function contractOf(app: { request: (url: string) => Response | Promise<Response> }): Promise<ApiContract> {
+  const res = await app.request("/secrets/openapi.json");
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`GET /secrets/openapi.json answered ${res.status}: ${text.slice(0, 200)}`);
+  let contract = contracts.get(text);
+  if (!contract) contracts.set(text, contract = apiContract(JSON.parse(text)));
+  return contract;
+}
 
 /** The owner's connection (DATABASE_URL, or a fresh PGlite from the migrated dump). */
 export async function openTestDatabase(): Promise<Database> {
@@ -114,6 +130,7 @@ export async function createHarness(options: { isolatedDatabase?: boolean } = {}
     },
   });
   const values = new Set<string>();
+  let contract: ApiContract | undefined;
   const run = Math.random().toString(36).slice(2, 10);
   let n = 0;
 
@@ -136,6 +153,8 @@ export async function createHarness(options: { isolatedDatabase?: boolean } = {}
     }
     const res = await runtime.app.request(`/secrets${path}`, { method, headers, body });
     const text = await res.text();
+    contract ??= await contractOf(runtime.app);
+    contract.check(method, `/secrets${path}`, { status: res.status, headers: res.headers, text });
     let parsed: unknown = text;
     try {
       parsed = JSON.parse(text);

@@ -32,3 +32,16 @@ export function tableRows(text: string): string[][] {
   }
   return rows;
 }
+
+/**
+ * The routes the README's route tables list (the API and Deployments sections), as
+ * `METHOD /secrets/path` with `:param`s and no trailing slash, in table order.
+ */
+export async function documentedRoutes(): Promise<string[]> {
+  const text = await readme();
+  return [section(text, "## API"), section(text, "## Deployments: from binding to a running container")]
+    .flatMap((s) => tableRows(s))
+    .map(([cell]) => cell.match(/^`(GET|POST|PUT|PATCH|DELETE) (\/secrets[^`[]*)/))
+    .filter((m): m is RegExpMatchArray => m !== null)
+    .map((m) => `${m[1]} ${m[2].replace(/\/$/, "") || "/secrets"}`);
+}
