@@ -2,8 +2,7 @@
  * The app factory: middleware, routes and the one error handler. Everything it needs comes
  * in as arguments, so tests build it around PGlite or PostgreSQL and call `app.request()`.
  */
-import type { ErrorHandler, MiddlewareHandler } from "hono";
-import { OpenAPIHono } from "@hono/zod-openapi";
+import { type ErrorHandler, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
@@ -99,9 +98,8 @@ export function createApp(deps: AppDeps) {
   const deployments = createDeploymentService({ db: deps.db, keyring: deps.keyring, clock: deps.clock, log, deks });
   const origins = deps.corsOrigins ?? ["*"];
 
-  // An OpenAPIHono: each feature's routes carry their OpenAPI operations, and mounting a
-  // feature merges them here, so the whole API's document comes from this one app.
-  const app = new OpenAPIHono<AppEnv>().basePath("/secrets");
+  // The whole API's document is built from this app's routing table (shared/http/openapi.ts).
+  const app = new Hono<AppEnv>().basePath("/secrets");
   for (const middleware of requestMiddleware(origins)) app.use("*", middleware);
 
   // Routes answer in the order they are registered, and a route that answers ends the chain:

@@ -3,7 +3,7 @@
  * declarations (shared/http/openapi.ts). Public, like `/health`: it describes the API and
  * holds nothing secret.
  */
-import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "./app-env.ts";
 import { defineRoute, featureApp, openApiDocument } from "./openapi.ts";
@@ -15,13 +15,21 @@ const openApiObject = z.looseObject({ openapi: z.string(), info: z.looseObject({
  * The route serving `root`'s document. It is built on the first request, once every feature
  * is mounted, and kept: the routes do not change after start.
  */
-export function apiDocumentRoute(root: OpenAPIHono<AppEnv, any, any>) {
+// deno-lint-ignore no-explicit-any
+export function apiDocumentRoute(root: Hono<AppEnv, any, any>) {
   const app = featureApp<AppEnv>();
-  let document: unknown;
+  let document: Promise<Record<string, unknown>> | undefined;
   defineRoute(app, {
     method: "get", path: "/", tag: "meta", callers: [], errors: [],
     summary: "This API's OpenAPI 3.1 document; no token needed.",
     content: { "application/json": openApiObject },
-  }, (c) => c.json(document ??= openApiDocument(root) as unknown as Record<string, unknown>));
+  }, async (c) => {
+    // A failed build is not kept: the next request tries again.
+    document ??= openApiDocument(root).then((d) => d as unknown as Record<string, unknown>, (err) => {
+      document = undefined;
+      throw err;
+    });
+    return c.json(await document);
+  });
   return app;
 }

@@ -1,8 +1,14 @@
 /**
  * The API's OpenAPI 3.1 description, declared beside each route. `defineRoute` records a
  * route's operation (parameters, body, answers, the error codes it can give, who may call it)
- * in its app's registry and mounts the very same zod schemas as the route's validators, so the
- * document served at `GET /secrets/openapi.json` is the code, not a copy of it.
+ * and mounts the very same zod schemas as the route's validators, so the document served at
+ * `GET /secrets/openapi.json` is the code, not a copy of it.
+ *
+ * Nothing of the document is built at start: a route only keeps its declaration, found again
+ * from the root app's routing table by its handler, and the generator (`@hono/zod-openapi`'s
+ * registry and 3.1 generator, with the YAML and OpenAPI model packages under it) is imported on
+ * the first request for the document. Building every operation's schemas and loading the
+ * generator at start added about 100 ms to every cold start, for a document few instances serve.
  *
  * Validation stays the project's own (`validate`: 400 `invalid_request` with `details`, and
  * the marker `strictBody` reads to know which routes take a body), in the order every route
@@ -10,8 +16,8 @@
  * mount validators of its own, with another order, another answer to a body of another type
  * and no defaults for an absent optional body, so only its registry and generator are used.
  */
-import { OpenAPIHono, type RouteConfig } from "@hono/zod-openapi";
-import type { Env, Handler, MiddlewareHandler } from "hono";
+import type { RouteConfig } from "@hono/zod-openapi";
+import { type Env, type Handler, Hono, type MiddlewareHandler } from "hono";
 import { z } from "zod";
 import type { CallerKind } from "../auth/authenticate.ts";
 import { type ErrorCode, ERRORS, type ErrorStatus } from "../errors.ts";
@@ -219,10 +225,12 @@ export function toRouteConfig(spec: AnyRouteSpec): RouteConfig {
   };
 }
 
+/** Each declared route's handler, to its declaration: the document finds routes by handler. */
+const declarations = new WeakMap<object, AnyRouteSpec>();
+
 /**
- * Declares a route: records its operation in `app`'s registry (merged into the parent's when
- * the feature is mounted) and registers the route itself with `spec.middleware`, then the
- * validators of its path, query and body, then `handler`.
+ * Declares a route: keeps its declaration for the document and registers the route itself with
+ * `spec.middleware`, then the validators of its path, query and body, then `handler`.
  */
 export function defineRoute<
   P extends z.ZodType | undefined = undefined,
@@ -230,11 +238,11 @@ export function defineRoute<
   B extends z.ZodType | undefined = undefined,
 >(
   // deno-lint-ignore no-explicit-any
-  app: OpenAPIHono<AppEnv, any, any>,
+  app: Hono<AppEnv, any, any>,
   spec: RouteSpec<P, Q, B>,
   handler: Handler<AppEnv, string, RouteInput<P, Q, B>>,
 ): void {
-  app.openAPIRegistry.registerPath(toRouteConfig(spec));
+  declarations.set(handler, spec as AnyRouteSpec);
   const validators: MiddlewareHandler[] = [];
   if (spec.params) validators.push(validate("param", spec.params));
   if (spec.query) validators.push(validate("query", spec.query));
@@ -243,8 +251,8 @@ export function defineRoute<
   app.on([spec.method.toUpperCase()], [spec.path], ...handlers);
 }
 
-/** A feature's app: a Hono app whose routes carry their OpenAPI operations. */
-export const featureApp = <E extends Env = AppEnv>() => new OpenAPIHono<E>();
+/** A feature's app, whose routes are declared with `defineRoute`. */
+export const featureApp = <E extends Env = AppEnv>() => new Hono<E>();
 
 /** The document's own data: title, version, what the API is. */
 const INFO = {
@@ -257,12 +265,19 @@ const INFO = {
 
 /**
  * The OpenAPI 3.1 document of `app` (the root app, every feature mounted), with the security
- * schemes. Built once per app, on first request: the routes do not change after start.
+ * schemes: each route of its routing table that was declared with `defineRoute`, at the full
+ * path it is served under. Call it once every feature is mounted.
  */
 // deno-lint-ignore no-explicit-any
-export function openApiDocument(app: OpenAPIHono<AppEnv, any, any>) {
-  for (const [name, scheme] of Object.entries(SECURITY_SCHEMES)) {
-    app.openAPIRegistry.registerComponent("securitySchemes", name, { ...scheme });
+export async function openApiDocument(app: Hono<AppEnv, any, any>) {
+  const { OpenAPIHono } = await import("@hono/zod-openapi");
+  const generator = new OpenAPIHono();
+  for (const route of app.routes) {
+    const spec = declarations.get(route.handler);
+    if (spec) generator.openAPIRegistry.registerPath({ ...toRouteConfig(spec), path: toOpenApiPath(route.path) });
   }
-  return app.getOpenAPI31Document({ openapi: "3.1.0", info: INFO });
+  for (const [name, scheme] of Object.entries(SECURITY_SCHEMES)) {
+    generator.openAPIRegistry.registerComponent("securitySchemes", name, { ...scheme });
+  }
+  return generator.getOpenAPI31Document({ openapi: "3.1.0", info: INFO });
 }

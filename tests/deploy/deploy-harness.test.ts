@@ -107,6 +107,13 @@ describeOrSkip("the deployed function on hosted conditions", needsPostgres, () =
     expect(health.body.data.keyring.activeKekVersion).toBeGreaterThanOrEqual(1);
   }, 120_000);
 
+  it("serves the OpenAPI document from the upload alone (its generator is imported on the first request)", async () => {
+    const doc = await call("GET", "/openapi.json");
+    expect(doc.status, fn.output()).toBe(200);
+    expect(doc.body.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.body.paths)).toContain("/secrets/{id}/value");
+  }, 60_000);
+
   it("a user with an ES256 token from the project's key set creates a secret and reads its value", async () => {
     const owner = await signedInUser("owner");
     const value = `sk-deploy-${crypto.randomUUID()}`;
