@@ -19,6 +19,7 @@ import { createRuntime } from "../../shared/runtime.ts";
 import { apiRoleUrl, ensureUser, migrateLocal, signServiceToken, signUserToken } from "../../scripts/lib/local.ts";
 import { API_ROLE } from "../../shared/config.ts";
 import { type ApiContract, apiContract } from "./api-contract.ts";
+import { createSigylClient, type TokenSource } from "../../shared/client/client.ts";
 
 export const usingPostgres = Boolean(process.env.DATABASE_URL);
 export const JWT_SECRET = loadConfig({}).auth.jwtSecret!;
@@ -162,6 +163,24 @@ export async function createHarness(options: { isolatedDatabase?: boolean } = {}
     return { status: res.status, body: parsed as T, headers: res.headers };
   }
 
+  /**
+   * The typed client (shared/client) calling this app in-process; every answer is checked
+   * against the document as `request()`'s are.
+   */
+  function client(token?: TokenSource) {
+    return createSigylClient({
+      url: "http://sigyl.test",
+      token,
+      fetch: async (req) => {
+        const res = await runtime.app.request(req);
+        contract ??= await contractOf(runtime.app);
+        const path = new URL(req.url).pathname;
+        contract.check(req.method, path, { status: res.status, headers: res.headers, text: await res.clone().text() });
+        return res;
+      },
+    });
+  }
+
   /** Creates a secret as `owner` and remembers its value for the plaintext scan. */
   async function createSecret(owner: TestUser, body: Record<string, unknown> = {}) {
     const value = (body.value as string) ?? `value-${run}-${++n}-${crypto.randomUUID()}`;
@@ -215,7 +234,7 @@ export async function createHarness(options: { isolatedDatabase?: boolean } = {}
   }
 
   return {
-    db, apiDb, clock, logs, runtime, app: runtime.app, user, request, createSecret, grant, remember, findPlaintext, close,
+    db, apiDb, clock, logs, runtime, app: runtime.app, user, request, client, createSecret, grant, remember, findPlaintext, close,
     serviceToken: () => signServiceToken(JWT_SECRET),
   };
 }
