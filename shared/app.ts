@@ -74,7 +74,7 @@ export function requestMiddleware(corsOrigins: string[] = ["*"]): MiddlewareHand
     secureHeaders({ crossOriginResourcePolicy: "same-site", strictTransportSecurity: "max-age=63072000; includeSubDomains" }),
     cors({
       origin: corsOrigins.includes("*") ? "*" : corsOrigins,
-      allowHeaders: ["authorization", "apikey", "content-type", "if-match", "idempotency-key", "x-client-info", "x-request-id"],
+      allowHeaders: ["authorization", "apikey", "content-type", "if-match", "if-none-match", "idempotency-key", "x-client-info", "x-request-id"],
       allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
       exposeHeaders: ["ETag", "X-Request-Id", "Location", REPLAYED_HEADER],
       maxAge: 600,

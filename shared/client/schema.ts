@@ -231,7 +231,7 @@ export type paths = {
                 /** @description Create a secret (service role: name the owner with ownerId). */
                 201: {
                     headers: {
-                        /** @description The secret's current version as a strong ETag, e.g. "3"; send it back in `If-Match`. */
+                        /** @description A strong ETag. A secret's is its current version, e.g. `"3"`: send it back in `If-Match`. A deployment's bindings and env carry a fingerprint: send it back in `If-None-Match`. */
                         ETag: string;
                         /** @description `true` when this is the stored answer of an earlier request with the same `Idempotency-Key`. */
                         "Idempotent-Replayed"?: "true";
@@ -519,7 +519,7 @@ export type paths = {
                 /** @description A secret's metadata, the caller's permission and current version. */
                 200: {
                     headers: {
-                        /** @description The secret's current version as a strong ETag, e.g. "3"; send it back in `If-Match`. */
+                        /** @description A strong ETag. A secret's is its current version, e.g. `"3"`: send it back in `If-Match`. A deployment's bindings and env carry a fingerprint: send it back in `If-None-Match`. */
                         ETag: string;
                         /** @description This request's id, as the audit trail records it. */
                         "X-Request-Id": string;
@@ -2876,7 +2876,7 @@ export type paths = {
                 /** @description Store a new version of the value (write); check-and-set with expectedVersion or If-Match. */
                 200: {
                     headers: {
-                        /** @description The secret's current version as a strong ETag, e.g. "3"; send it back in `If-Match`. */
+                        /** @description A strong ETag. A secret's is its current version, e.g. `"3"`: send it back in `If-Match`. A deployment's bindings and env carry a fingerprint: send it back in `If-None-Match`. */
                         ETag: string;
                         /** @description `true` when this is the stored answer of an earlier request with the same `Idempotency-Key`. */
                         "Idempotent-Replayed"?: "true";
@@ -3413,7 +3413,7 @@ export type paths = {
                 /** @description Roll back: a new version holding version n's value (write). */
                 200: {
                     headers: {
-                        /** @description The secret's current version as a strong ETag, e.g. "3"; send it back in `If-Match`. */
+                        /** @description A strong ETag. A secret's is its current version, e.g. `"3"`: send it back in `If-Match`. A deployment's bindings and env carry a fingerprint: send it back in `If-None-Match`. */
                         ETag: string;
                         /** @description `true` when this is the stored answer of an earlier request with the same `Idempotency-Key`. */
                         "Idempotent-Replayed"?: "true";
@@ -5339,13 +5339,19 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** The resolved env for the container builder: JSON (the envelope) or dotenv (text/plain); audited. */
+        /**
+         * The resolved env for the container builder: JSON (the envelope) or dotenv (text/plain); audited.
+         * @description The `ETag` fingerprints each binding's env name, secret and served version: send it back in `If-None-Match` and, while the env is unchanged, the answer is 304 with no body, no value is read and nothing is audited. The env changes when the deployment's bindings do or when it deploys again (a redeploy takes new versions of unpinned secrets).
+         */
         get: {
             parameters: {
                 query?: {
                     format?: "json" | "dotenv";
                 };
-                header?: never;
+                header?: {
+                    /** @description ETags this API returned for this URL (or `*`): while one is current, the answer is 304 with no body. */
+                    "If-None-Match"?: string;
+                };
                 path: {
                     id: string;
                 };
@@ -5358,6 +5364,8 @@ export type paths = {
                     headers: {
                         /** @description `no-store`: the answer holds a secret or a credential. */
                         "Cache-Control": "no-store";
+                        /** @description A strong ETag. A secret's is its current version, e.g. `"3"`: send it back in `If-Match`. A deployment's bindings and env carry a fingerprint: send it back in `If-None-Match`. */
+                        ETag: string;
                         /** @description This request's id, as the audit trail records it. */
                         "X-Request-Id": string;
                         [name: string]: unknown;
@@ -5372,6 +5380,19 @@ export type paths = {
                         };
                         "text/plain": string;
                     };
+                };
+                /** @description Not Modified: the `If-None-Match` ETag is current; no body. */
+                304: {
+                    headers: {
+                        /** @description `no-store`: the answer holds a secret or a credential. */
+                        "Cache-Control": "no-store";
+                        /** @description A strong ETag. A secret's is its current version, e.g. `"3"`: send it back in `If-Match`. A deployment's bindings and env carry a fingerprint: send it back in `If-None-Match`. */
+                        ETag: string;
+                        /** @description This request's id, as the audit trail records it. */
+                        "X-Request-Id": string;
+                        [name: string]: unknown;
+                    };
+                    content?: never;
                 };
                 /** @description `invalid_request`: the body, query or path breaks a rule (`details` name the fields and, for a choice, the allowed values) */
                 400: {
@@ -5624,11 +5645,17 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** The bindings, each with a status, the problems, and whether it is valid. */
+        /**
+         * The bindings, each with a status and whether a newer version exists (`outdated`), the problems, and whether it is valid.
+         * @description The `ETag` fingerprints the whole answer: poll with `If-None-Match` and get 304 until a binding, a problem or a bound secret's current version changes.
+         */
         get: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description ETags this API returned for this URL (or `*`): while one is current, the answer is 304 with no body. */
+                    "If-None-Match"?: string;
+                };
                 path: {
                     id: string;
                 };
@@ -5636,9 +5663,11 @@ export type paths = {
             };
             requestBody?: never;
             responses: {
-                /** @description The bindings, each with a status, the problems, and whether it is valid. */
+                /** @description The bindings, each with a status and whether a newer version exists (`outdated`), the problems, and whether it is valid. */
                 200: {
                     headers: {
+                        /** @description A strong ETag. A secret's is its current version, e.g. `"3"`: send it back in `If-Match`. A deployment's bindings and env carry a fingerprint: send it back in `If-None-Match`. */
+                        ETag: string;
                         /** @description This request's id, as the audit trail records it. */
                         "X-Request-Id": string;
                         [name: string]: unknown;
@@ -5663,6 +5692,17 @@ export type paths = {
                             success: true;
                         };
                     };
+                };
+                /** @description Not Modified: the `If-None-Match` ETag is current; no body. */
+                304: {
+                    headers: {
+                        /** @description A strong ETag. A secret's is its current version, e.g. `"3"`: send it back in `If-Match`. A deployment's bindings and env carry a fingerprint: send it back in `If-None-Match`. */
+                        ETag: string;
+                        /** @description This request's id, as the audit trail records it. */
+                        "X-Request-Id": string;
+                        [name: string]: unknown;
+                    };
+                    content?: never;
                 };
                 /** @description `invalid_request`: the body, query or path breaks a rule (`details` name the fields and, for a choice, the allowed values) */
                 400: {
@@ -7424,7 +7464,9 @@ export type components = {
             version: number | null;
         };
         Binding: {
+            currentVersion: number | null;
             envName: string;
+            outdated: boolean;
             pinnedVersion: number | null;
             resolvedVersion: number | null;
             /** Format: uuid */

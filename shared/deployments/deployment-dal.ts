@@ -17,6 +17,8 @@ export interface BindingRow {
   secret_name: string | null;
   pinned_version: number | null;
   resolved_version: number | null;
+  /** Null when the caller may not see the secret. */
+  current_version: number | null;
 }
 
 export interface ProblemRow {
@@ -41,7 +43,8 @@ export function replaceBindings(tx: Queryable, id: string, bindings: { envName: 
 /** Bindings with the secret's name where the caller may see it (RLS). */
 export function listBindings(tx: Queryable, id: string) {
   return tx.query<BindingRow>(
-    `select ds.env_name, ds.secret_id, s.name as secret_name, ds.pinned_version, ds.resolved_version
+    `select ds.env_name, ds.secret_id, s.name as secret_name, ds.pinned_version, ds.resolved_version,
+            s.current_version
        from public.deployment_secrets ds left join public.secrets s on s.id = ds.secret_id
       where ds.deployment_id = $1::uuid order by ds.env_name`,
     [id],
@@ -84,19 +87,26 @@ export interface SealedEnvEntry {
 }
 
 /**
- * Every binding's sealed value in one statement, each read audited with the deployment id;
- * or the refusal ("<code>" or "<code>: <detail>", as the error catalogue words it).
+ * Every binding's sealed value in one statement, each read audited with the deployment id,
+ * and the env's fingerprint; `notModified` (nothing read, nothing audited) when `ifNoneMatch`
+ * holds the fingerprint or `*`; or the refusal ("<code>" or "<code>: <detail>", as the error
+ * catalogue words it).
  */
 export async function resolveEnv(
-  tx: Queryable, id: string, tokenHashBase64: string | null,
-): Promise<{ refused: string } | { entries: SealedEnvEntry[] }> {
-  const rows = await tx.query<SealedRow & { outcome: string; env_name: string; secret_id: string }>(
-    `select r.outcome, r.env_name, r.secret_id, ${SEALED_COLUMNS}
-       from private.resolve_deployment_env($1::uuid, decode($2, 'base64')) r`,
-    [id, tokenHashBase64],
+  tx: Queryable, id: string, tokenHashBase64: string | null, ifNoneMatch: string[] | null = null,
+): Promise<{ refused: string } | { notModified: true; fingerprint: string } | { entries: SealedEnvEntry[]; fingerprint: string }> {
+  const rows = await tx.query<SealedRow & { outcome: string; env_name: string | null; secret_id: string; fingerprint: string }>(
+    `select r.outcome, r.env_name, r.secret_id, r.fingerprint, ${SEALED_COLUMNS}
+       from private.resolve_deployment_env($1::uuid, decode($2, 'base64'), $3::text[]) r`,
+    [id, tokenHashBase64, ifNoneMatch],
   );
-  if (rows.length && rows[0].outcome !== "ok") return { refused: rows[0].outcome };
+  const [first] = rows;
+  if (first.outcome === "not_modified") return { notModified: true, fingerprint: first.fingerprint };
+  if (first.outcome !== "ok") return { refused: first.outcome };
   return {
-    entries: rows.map((r) => ({ envName: r.env_name, secretId: r.secret_id, version: r.version, sealed: toSealed(r) })),
+    fingerprint: first.fingerprint,
+    entries: rows.filter((r) => r.env_name !== null).map((r) => ({
+      envName: r.env_name!, secretId: r.secret_id, version: r.version, sealed: toSealed(r),
+    })),
   };
 }

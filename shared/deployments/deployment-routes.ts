@@ -6,6 +6,7 @@
 import type { MiddlewareHandler } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../http/app-env.ts";
+import { etagOf, fingerprintOf, holds, ifNoneMatch, notModified } from "../http/conditional.ts";
 import { ok } from "../http/envelope.ts";
 import { callerKinds, noStore, refuseHead } from "../http/middleware.ts";
 import { defineRoute, featureApp, successEnvelope } from "../http/openapi.ts";
@@ -28,9 +29,19 @@ export function deploymentRoutes(service: DeploymentService) {
   }, async (c) => ok(c, await service.replaceBindings(c.get("ctx"), c.req.valid("param").id, c.req.valid("json"))));
 
   defineRoute(app, {
-    method: "get", path: "/:id/secrets", tag, callers, summary: "The bindings, each with a status, the problems, and whether it is valid.",
-    params: deploymentParam, data: deploymentBindingsDto, errors: ["deployment_not_found"],
-  }, async (c) => ok(c, await service.listBindings(c.get("ctx"), c.req.valid("param").id)));
+    method: "get", path: "/:id/secrets", tag, callers,
+    summary: "The bindings, each with a status and whether a newer version exists (`outdated`), the problems, and whether it is valid.",
+    description: "The `ETag` fingerprints the whole answer: poll with `If-None-Match` and get 304 until a binding, a " +
+      "problem or a bound secret's current version changes.",
+    params: deploymentParam, data: deploymentBindingsDto, headers: ["ETag"], requestHeaders: ["If-None-Match"],
+    errors: ["deployment_not_found"],
+  }, async (c) => {
+    const data = await service.listBindings(c.get("ctx"), c.req.valid("param").id);
+    const fingerprint = await fingerprintOf(data);
+    if (holds(ifNoneMatch(c.req.header("If-None-Match")), fingerprint)) return notModified(c, fingerprint);
+    c.header("ETag", etagOf(fingerprint));
+    return ok(c, data);
+  });
 
   defineRoute(app, {
     method: "post", path: "/:id/validate", tag, callers, summary: "What would stop this deployment, changing nothing.",
@@ -74,7 +85,11 @@ export function deploymentEnvRoutes(service: DeploymentService, authenticate: Mi
     method: "get", path: "/:id/env", tag, callers: ["deployment", "service"],
     middleware: [authenticate, refuseHead, builders, noStore],
     summary: "The resolved env for the container builder: JSON (the envelope) or dotenv (text/plain); audited.",
-    params: deploymentParam, query: envQuery, headers: ["Cache-Control"],
+    description: "The `ETag` fingerprints each binding's env name, secret and served version: send it back in " +
+      "`If-None-Match` and, while the env is unchanged, the answer is 304 with no body, no value is read and nothing " +
+      "is audited. The env changes when the deployment's bindings do or when it deploys again (a redeploy takes " +
+      "new versions of unpinned secrets).",
+    params: deploymentParam, query: envQuery, headers: ["Cache-Control", "ETag"], requestHeaders: ["If-None-Match"],
     content: {
       "application/json": successEnvelope(envValues),
       "text/plain": z.string().meta({ description: "dotenv: one NAME=value line per binding." }),
@@ -88,7 +103,10 @@ export function deploymentEnvRoutes(service: DeploymentService, authenticate: Mi
     const env = await service.resolveEnv(c.get("ctx"), c.req.valid("param").id, {
       tokenHash: caller.kind === "deployment" ? caller.tokenHash : null,
       format: c.req.valid("query").format,
+      ifNoneMatch: ifNoneMatch(c.req.header("If-None-Match")),
     });
+    if ("notModified" in env) return notModified(c, env.fingerprint);
+    c.header("ETag", etagOf(env.fingerprint));
     if (env.format === "dotenv") return c.body(env.text, 200, { "Content-Type": "text/plain; charset=utf-8" });
     return ok(c, env.values);
   });

@@ -43,7 +43,12 @@ export const bindingDto = z.strictObject({
   /** Null when the secret is no longer visible to the caller. */
   secretName: z.string().nullable(),
   pinnedVersion: z.number().int().nullable(),
+  /** The version the deployment gets, fixed when it deploys; null before. */
   resolvedVersion: z.number().int().nullable(),
+  /** The secret's current version; null when the caller cannot see the secret. */
+  currentVersion: z.number().int().nullable(),
+  /** A newer version exists than the one the deployment gets (deployed with or pinned): redeploy, or move the pin, to take it. */
+  outdated: z.boolean(),
   /** "ok", or the first problem of this binding (see problems). */
   status: z.string(),
 }).meta({ id: "Binding" });

@@ -29,6 +29,19 @@ export type ResolvedEnv =
   | { format: "json"; values: Record<string, string> }
   | { format: "dotenv"; text: string };
 
+/** The env and its fingerprint (the answer's ETag), or only the fingerprint when the caller holds it. */
+export type EnvAnswer = (ResolvedEnv & { fingerprint: string }) | { notModified: true; fingerprint: string };
+
+/**
+ * Behind: a new version of the secret exists that the deployment does not get (the version it
+ * was deployed with, or pinned to, is older). A binding that follows the current version and
+ * was never deployed is not behind; neither is one whose secret the caller cannot see.
+ */
+export function isOutdated(b: Pick<dal.BindingRow, "pinned_version" | "resolved_version" | "current_version">): boolean {
+  const served = b.resolved_version ?? b.pinned_version;
+  return served !== null && b.current_version !== null && served < b.current_version;
+}
+
 const toProblem = (p: dal.ProblemRow): ProblemDto => ({ envName: p.env_name, problem: p.problem, message: p.message });
 
 function render(format: EnvFormat, entries: { name: string; value: string }[]): ResolvedEnv {
@@ -57,7 +70,8 @@ export function createDeploymentService(deps: DeploymentServiceDeps) {
         valid: problems.length === 0,
         bindings: bindings.map((b): BindingDto => ({
           envName: b.env_name, secretId: b.secret_id, secretName: b.secret_name, pinnedVersion: b.pinned_version,
-          resolvedVersion: b.resolved_version, status: firstProblem.get(b.env_name) ?? "ok",
+          resolvedVersion: b.resolved_version, currentVersion: b.current_version, outdated: isOutdated(b),
+          status: firstProblem.get(b.env_name) ?? "ok",
         })),
         problems: problems.map(toProblem),
       };
@@ -69,20 +83,23 @@ export function createDeploymentService(deps: DeploymentServiceDeps) {
    * every binding whatever their number, values are decrypted before the commit, and a failure
    * to decrypt or to render (a value dotenv cannot hold) rolls back the 'accessed' rows of
    * values that were never delivered. `tokenHash` is the deployment token's (the database
-   * checks it opens this deployment), or null for the service role.
+   * checks it opens this deployment), or null for the service role. `ifNoneMatch`: the
+   * fingerprints the caller holds (`If-None-Match`); one of them current, nothing is read.
    */
   async function resolveEnv(
-    ctx: CallerContext, id: string, options: { tokenHash: string | null; format: EnvFormat },
-  ): Promise<ResolvedEnv> {
+    ctx: CallerContext, id: string,
+    options: { tokenHash: string | null; format: EnvFormat; ifNoneMatch?: string[] | null },
+  ): Promise<EnvAnswer> {
     const result = await withCurrentKeyring(() => asCaller(db, ctx, async (tx) => {
-      const resolved = await dal.resolveEnv(tx, id, options.tokenHash);
+      const resolved = await dal.resolveEnv(tx, id, options.tokenHash, options.ifNoneMatch ?? null);
       // Returned, not thrown: nothing was written, and the refusal is not a driver error.
       if ("refused" in resolved) return { refused: resolved.refused, env: null };
+      if ("notModified" in resolved) return { refused: null, env: resolved };
       const entries = await Promise.all(resolved.entries.map(async (e) => ({
         name: e.envName,
         value: await open(e.secretId, e.version, e.sealed, { deploymentId: id }),
       })));
-      return { refused: null, env: render(options.format, entries) };
+      return { refused: null, env: { ...render(options.format, entries), fingerprint: resolved.fingerprint } };
     }));
     if (result.env) return result.env;
     throw fromCodedMessage(result.refused!) ?? new Error(`unexpected env outcome: ${result.refused}`);

@@ -78,7 +78,7 @@ const header = (description: string, values?: string[]): Header =>
 /** Response headers a route may declare; `X-Request-Id` is on every answer. */
 export const RESPONSE_HEADERS = {
   "X-Request-Id": header("This request's id, as the audit trail records it."),
-  ETag: header('The secret\'s current version as a strong ETag, e.g. "3"; send it back in `If-Match`.'),
+  ETag: header('A strong ETag. A secret\'s is its current version, e.g. `"3"`: send it back in `If-Match`. A deployment\'s bindings and env carry a fingerprint: send it back in `If-None-Match`.'),
   Location: header("The URL path of the created resource."),
   "Idempotent-Replayed": header("`true` when this is the stored answer of an earlier request with the same `Idempotency-Key`.", ["true"]),
   "Cache-Control": header("`no-store`: the answer holds a secret or a credential.", ["no-store"]),
@@ -127,7 +127,7 @@ export interface RouteSpec<
   /** The body may be left out altogether (its schema's defaults apply). */
   bodyOptional?: boolean;
   /** Request headers the handler reads, documented (`Idempotency-Key` is added to every write). */
-  requestHeaders?: readonly ("If-Match")[];
+  requestHeaders?: readonly ("If-Match" | "If-None-Match")[];
   /** The success answer: its status, `data` (wrapped in the success envelope) and headers. */
   status?: 200 | 201;
   data?: z.ZodType;
@@ -186,6 +186,9 @@ export function toRouteConfig(spec: AnyRouteSpec): RouteConfig {
   if (spec.requestHeaders?.includes("If-Match")) {
     headerFields["If-Match"] = z.string().optional().meta({ description: 'The version the change expects, as the ETag this API returned (`"3"`); stale → 409 `version_conflict`.' });
   }
+  if (spec.requestHeaders?.includes("If-None-Match")) {
+    headerFields["If-None-Match"] = z.string().optional().meta({ description: "ETags this API returned for this URL (or `*`): while one is current, the answer is 304 with no body." });
+  }
   if (write) {
     headerFields["Idempotency-Key"] = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/).optional()
       .meta({ description: "1–255 visible ASCII characters: a retry with the same key gets the first answer again and changes nothing." });
@@ -198,6 +201,12 @@ export function toRouteConfig(spec: AnyRouteSpec): RouteConfig {
       : { "application/json": { schema: successEnvelope(spec.data ?? z.unknown()) } },
   };
   const responses: RouteConfig["responses"] = { [spec.status ?? 200]: success };
+  if (spec.requestHeaders?.includes("If-None-Match")) {
+    responses[304] = {
+      description: "Not Modified: the `If-None-Match` ETag is current; no body.",
+      headers: responseHeaders(["ETag", ...(spec.headers ?? []).filter((h) => h === "Cache-Control")]),
+    };
+  }
   for (const [status, codes] of errorCodesOf(spec)) {
     responses[status] = {
       description: codes.map((c) => `\`${c}\`: ${ERRORS[c].when}`).join("; "),

@@ -377,9 +377,14 @@ comment on function private.deployment_of_token(bytea) is
 -- the platform (service role) delivers it, but the teammate's own token never does. The audit
 -- rows are one INSERT … SELECT with the actor from private.audit_actor(), not a write_audit
 -- call per binding (each of which read and parsed the request's claims and headers again).
-create or replace function private.resolve_deployment_env(p_id uuid, p_token_hash bytea)
+-- Every row carries the env's fingerprint: a SHA-256 of each binding's env name, secret and
+-- served version, the answer's ETag. When `p_if_none_match` holds it (or `*`), the env is
+-- unchanged since the caller last fetched it: one 'not_modified' row, and no value is read
+-- and nothing audited (the checks above it still run, so a revoked token or a deployment
+-- that became invalid is refused as before). No binding at all: one 'ok' row without a name.
+create or replace function private.resolve_deployment_env(p_id uuid, p_token_hash bytea, p_if_none_match text[] default null)
 returns table (outcome text, env_name text, secret_id uuid, version int, enc_format smallint,
-               iv bytea, ciphertext bytea, wrapped_dek bytea, kek_version int)
+               iv bytea, ciphertext bytea, wrapped_dek bytea, kek_version int, fingerprint text)
 language plpgsql security definer set search_path = ''
 as $$
 #variable_conflict use_column
@@ -388,6 +393,7 @@ declare
   d public.deployments;
   problems text;
   unreadable text;
+  fp text;
 begin
   perform private.require_api_session();
   if not ((select auth.role()) = 'service_role' and p_token_hash is null) then
@@ -424,6 +430,16 @@ begin
     end if;
   end if;
 
+  select left(encode(sha256(convert_to(coalesce(string_agg(
+           format('%s=%s@%s', ds.env_name, ds.secret_id, coalesce(ds.resolved_version, ds.pinned_version, s.current_version)),
+           E'\n' order by ds.env_name), ''), 'UTF8')), 'hex'), 32)
+    into fp
+    from public.deployment_secrets ds join public.secrets s on s.id = ds.secret_id
+   where ds.deployment_id = p_id;
+  if fp = any(p_if_none_match) or '*' = any(p_if_none_match) then
+    outcome := 'not_modified'; fingerprint := fp; return next; return;
+  end if;
+
   -- One 'accessed' row per binding (with the deployment, and the token and its issuer), all
   -- in one statement.
   insert into public.secret_access_logs
@@ -440,31 +456,34 @@ begin
    order by ds.env_name;
 
   return query
-  select 'ok', ds.env_name, ds.secret_id, v.version, v.enc_format, v.iv, v.ciphertext, v.wrapped_dek, v.kek_version
+  select 'ok', ds.env_name, ds.secret_id, v.version, v.enc_format, v.iv, v.ciphertext, v.wrapped_dek, v.kek_version, fp
     from public.deployment_secrets ds
     join public.secrets s on s.id = ds.secret_id
     join public.secret_versions v
       on v.secret_id = ds.secret_id and v.version = coalesce(ds.resolved_version, ds.pinned_version, s.current_version)
    where ds.deployment_id = p_id
    order by ds.env_name;
+  if not found then
+    outcome := 'ok'; fingerprint := fp; return next;
+  end if;
 end
 $$;
-comment on function private.resolve_deployment_env(uuid, bytea) is
-  'The sealed env of a deployment for a live token of it or the service role, with one accessed row per binding in the same transaction; refusals are outcomes, not errors.';
+comment on function private.resolve_deployment_env(uuid, bytea, text[]) is
+  'The sealed env of a deployment for a live token of it or the service role, with one accessed row per binding in the same transaction, and its fingerprint (not_modified, reading and auditing nothing, when the caller holds it); refusals are outcomes, not errors.';
 
 revoke all on function
   private.audit_binding_change(), private.validate_deployment(), private.deployment_problems(uuid),
   private.deployment_for(uuid), private.deployment_report(uuid), private.replace_bindings(uuid, jsonb),
   private.create_deployment_token(uuid, bytea, timestamptz), private.list_deployment_tokens(uuid),
   private.revoke_deployment_token(uuid, uuid), private.deployment_of_token(bytea),
-  private.resolve_deployment_env(uuid, bytea)
+  private.resolve_deployment_env(uuid, bytea, text[])
   from public, anon, authenticated, service_role;
 -- Each of these checks the caller itself: deployment owner or service role (or, for the env,
 -- a live token of that deployment).
 grant execute on function
   private.deployment_for(uuid), private.deployment_report(uuid), private.replace_bindings(uuid, jsonb),
   private.create_deployment_token(uuid, bytea, timestamptz), private.list_deployment_tokens(uuid),
-  private.revoke_deployment_token(uuid, uuid), private.resolve_deployment_env(uuid, bytea)
+  private.revoke_deployment_token(uuid, uuid), private.resolve_deployment_env(uuid, bytea, text[])
   to authenticated, service_role;
 -- The function looks a token up as its own login (sigyl_api), before any caller exists.
 grant execute on function private.deployment_of_token(bytea) to sigyl_api;

@@ -148,7 +148,7 @@ select set_eq(
     'private.create_deployment_token(uuid,bytea,timestamp with time zone)',
     'private.list_deployment_tokens(uuid)',
     'private.revoke_deployment_token(uuid,uuid)',
-    'private.resolve_deployment_env(uuid,bytea)',
+    'private.resolve_deployment_env(uuid,bytea,text[])',
     'private.claim_idempotency_key(bytea,bytea)',
     'private.store_idempotent_response(bytea,integer,jsonb,integer,bytea,bytea,bytea,integer)',
     'private.release_idempotency_key(bytea)'

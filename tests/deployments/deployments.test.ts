@@ -438,3 +438,109 @@ describe("env resolution", () => {
     expect((await h.request("GET", `/deployments/${id}/env`, { token: t })).body.data).toEqual({ A: s.value });
   });
 });
+
+describe("changes reach deployments: outdated bindings and conditional reads", () => {
+  const newVersion = async (owner: TestUser, secretId: string, value: string) => {
+    h.remember(value);
+    const res = await h.request("PUT", `/${secretId}/value`, { token: owner.token, body: { value } });
+    expect(res.status).toBe(200);
+  };
+  const env = (t: string, id: string, ifNoneMatch?: string, query = "") =>
+    h.request("GET", `/deployments/${id}/env${query}`, { token: t, headers: ifNoneMatch ? { "if-none-match": ifNoneMatch } : {} });
+  const accessedRows = async (id: string) => (await h.db.query<{ n: number }>(
+    `select count(*)::int as n from public.secret_access_logs where deployment_id = $1::uuid and action = 'accessed'`, [id]))[0].n;
+
+  it("answers the env's ETag back with 304: no body, no value read, nothing audited", async () => {
+    const owner = await h.user();
+    const s = await h.createSecret(owner);
+    const id = await deployment(owner, ["KEY"]);
+    await bind(owner.token, id, [{ envName: "KEY", secretId: s.id }]);
+    await setStatus(id, "deploying");
+    const t = await token(owner, id);
+    const first = await env(t, id);
+    expect(first.status).toBe(200);
+    const etag = first.headers.get("etag")!;
+    expect(etag).toMatch(/^"[0-9a-f]{32}"$/);
+    expect(await accessedRows(id)).toBe(1);
+
+    for (const header of [etag, `W/${etag}`, `"other", ${etag}`, "*"]) {
+      const again = await env(t, id, header);
+      expect(again.status, header).toBe(304);
+      expect(again.body, header).toBe("");
+      expect(again.headers.get("etag")).toBe(etag);
+      expect(again.headers.get("cache-control")).toBe("no-store");
+    }
+    // The same env as dotenv has the same fingerprint; a tag that is not current reads again.
+    expect((await env(t, id, etag, "?format=dotenv")).status).toBe(304);
+    expect(await accessedRows(id)).toBe(1);
+    const stale = await env(t, id, '"0123456789abcdef0123456789abcdef"');
+    expect(stale.status).toBe(200);
+    expect(stale.body.data).toEqual({ KEY: s.value });
+    expect(await accessedRows(id)).toBe(2);
+
+    // The checks still run first: a revoked token is refused, with the tag or without.
+    const list = await h.request("GET", `/deployments/${id}/tokens`, { token: owner.token });
+    await h.request("DELETE", `/deployments/${id}/tokens/${list.body.data[0].id}`, { token: owner.token });
+    expect((await env(t, id, etag)).status).toBe(401);
+    // And a deployment that became invalid is refused, not 304.
+    const service = await h.serviceToken();
+    await h.request("DELETE", `/${s.id}`, { token: owner.token });
+    const invalid = await env(service, id, etag);
+    expect(invalid.status).toBe(409);
+    expect(invalid.body.error.code).toBe("deployment_invalid");
+  });
+
+  it("a new version marks the binding outdated at once; the env changes when the deployment deploys again", async () => {
+    const owner = await h.user();
+    const followed = await h.createSecret(owner);
+    const pinned = await h.createSecret(owner);
+    const id = await deployment(owner, ["FOLLOWED", "PINNED"]);
+    await bind(owner.token, id, [{ envName: "FOLLOWED", secretId: followed.id }, { envName: "PINNED", secretId: pinned.id, version: 1 }]);
+    const outdated = async () => {
+      const res = await h.request("GET", `/deployments/${id}/secrets`, { token: owner.token });
+      expect(res.status).toBe(200);
+      return { etag: res.headers.get("etag")!, rows: res.body.data.bindings.map((b: any) => [b.envName, b.currentVersion, b.outdated]) };
+    };
+    // Not deployed yet: the follower gets whatever is current, so it is never behind.
+    expect((await outdated()).rows).toEqual([["FOLLOWED", 1, false], ["PINNED", 1, false]]);
+    await setStatus(id, "deploying");
+    await setStatus(id, "running");
+    const t = await token(owner, id);
+    const before = await env(t, id);
+    const bindingsBefore = await outdated();
+    expect((await h.request("GET", `/deployments/${id}/secrets`, { token: owner.token, headers: { "if-none-match": bindingsBefore.etag } })).status).toBe(304);
+
+    const next = `next-${crypto.randomUUID()}`;
+    await newVersion(owner, followed.id, next);
+    await newVersion(owner, pinned.id, `pinned-next-${crypto.randomUUID()}`);
+    const after = await outdated();
+    expect(after.rows).toEqual([["FOLLOWED", 2, true], ["PINNED", 2, true]]);
+    expect(after.etag).not.toBe(bindingsBefore.etag);
+    const polled = await h.request("GET", `/deployments/${id}/secrets`, { token: owner.token, headers: { "if-none-match": bindingsBefore.etag } });
+    expect(polled.status).toBe(200);
+
+    // The running deployment keeps the versions it was deployed with: its env has not changed.
+    expect((await env(t, id, before.headers.get("etag")!)).status).toBe(304);
+    // The platform redeploys: the follower moves to version 2, the pin stays at 1.
+    await setStatus(id, "deploying");
+    const redeployed = await env(t, id, before.headers.get("etag")!);
+    expect(redeployed.status).toBe(200);
+    expect(redeployed.headers.get("etag")).not.toBe(before.headers.get("etag"));
+    expect(redeployed.body.data).toEqual({ FOLLOWED: next, PINNED: pinned.value });
+    expect((await outdated()).rows).toEqual([["FOLLOWED", 2, false], ["PINNED", 2, true]]);
+  });
+
+  it("a binding to a secret the caller cannot see is never called outdated", async () => {
+    const owner = await h.user();
+    const teammate = await h.user();
+    const s = await h.createSecret(teammate);
+    await h.grant(teammate, s.id, owner, "use");
+    const id = await deployment(owner, ["K"]);
+    await bind(owner.token, id, [{ envName: "K", secretId: s.id }]);
+    await setStatus(id, "deploying");
+    await newVersion(teammate, s.id, `teammate-next-${crypto.randomUUID()}`);
+    await h.request("DELETE", `/${s.id}/permissions/${owner.id}`, { token: teammate.token });
+    const res = await h.request("GET", `/deployments/${id}/secrets`, { token: owner.token });
+    expect(res.body.data.bindings).toMatchObject([{ envName: "K", secretName: null, currentVersion: null, outdated: false }]);
+  });
+});

@@ -46,7 +46,9 @@ describe("the error catalogue", () => {
 
   it("holds every refusal the value read and env resolution return as an outcome", async () => {
     const { outcomes } = await databaseCodes();
-    const refusals = outcomes.filter((o) => o !== "ok");
+    // `not_modified` is not a refusal: the env is unchanged, answered 304.
+    expect(outcomes).toContain("not_modified");
+    const refusals = outcomes.filter((o) => o !== "ok" && o !== "not_modified");
     expect(refusals).toEqual(expect.arrayContaining(["deployment_not_found", "deployment_not_ready", "deployment_invalid"]));
     for (const code of refusals) expect(fromCodedMessage(code)?.code, code).toBe(code);
     for (const code of ["secret_not_found", "forbidden", "secret_deleted", "secret_expired", "secret_inactive", "version_not_found"]) {

@@ -79,7 +79,7 @@ describe("the answer contract", () => {
   });
 
   it("takes dotenv as text/plain on the env route only", () => {
-    const dotenv = answer(200, "A=1\n", { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" });
+    const dotenv = answer(200, "A=1\n", { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", etag: '"f"' });
     expect(() => contract.check("GET", `/secrets/deployments/${ID}/env?format=dotenv`, dotenv)).not.toThrow();
   });
 
