@@ -24,7 +24,11 @@
  * A PGlite data dir is held under its lock (scripts/lib/data-dir-lock.ts) from open to
  * shutdown, so a second process on it stops with one line; once listening, the server writes
  * its URL into the lock file, where `npm run token` finds it whatever the PORT.
+ *
+ * The web console (web/, built into web/dist by `npm start`'s prestart step) is served at `/`
+ * with its config.json (scripts/lib/console-static.ts).
  */
+import { join } from "node:path";
 import { ConfigError, loadConfig } from "../shared/config.ts";
 import { createRuntime } from "../shared/runtime.ts";
 import {
@@ -37,11 +41,13 @@ import {
   openDatabase,
   platformVariables,
   publicKeySet,
+  ROOT,
 } from "./lib/local.ts";
 import { createFunctionHandler, FUNCTION_PREFIX, JWKS_PATH } from "./lib/function-handler.ts";
 import { AUTH_PREFIX, createLocalAuthRoutes } from "./lib/auth/auth-routes.ts";
 import { createLocalAuthService, DEFAULT_AUTH_SETTINGS } from "./lib/auth/auth-service.ts";
 import { systemClock } from "../shared/clock.ts";
+import { createConsoleHandler } from "./lib/console-static.ts";
 
 function fail(message: string): never {
   console.error(`sigyl: ${message}`);
@@ -122,9 +128,12 @@ async function main() {
     app: runtime.app, authenticate: runtime.authenticate, db, production: config.production, jwks: publicKeySet(keys), auth: signIn,
   });
 
+  const consoleFiles = createConsoleHandler({ dir: join(ROOT, "web", "dist"), publishableKey: keys.publishableKey });
+
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
-    server = Deno.serve({ hostname: config.host, port: config.port, onListen: () => {} }, handler);
+    server = Deno.serve({ hostname: config.host, port: config.port, onListen: () => {} },
+      (req, info) => consoleFiles(req) ?? handler(req, info));
   } catch (err) {
     await db.close().catch(() => {});
     if (err instanceof Deno.errors.AddrInUse) fail(`port ${config.port} on ${config.host} is already in use (set PORT)`);
@@ -137,6 +146,7 @@ async function main() {
   db.advertise(origin);
   const base = `${origin}${FUNCTION_PREFIX}/secrets`;
   console.log(`sigyl: serving ${base}`);
+  console.log(`sigyl: web console: ${origin}/`);
   console.log(`sigyl: database: ${db.kind === "pglite" ? `embedded PGlite at ${db.location}` : `PostgreSQL ${db.location}`}`);
   console.log(`sigyl: the function acts as ${apiDb === db ? "the migration's login (not sigyl_api)" : "sigyl_api"}`);
   console.log(`sigyl: scheduled jobs: ${cron ? "pg_cron" : `local timer every ${config.jobIntervalSeconds}s`}`);
