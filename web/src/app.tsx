@@ -18,7 +18,7 @@ const TITLES: Record<Route["page"], string> = {
 
 export function App() {
   const route = useRoute();
-  const { supabase, email } = useSession();
+  const { signOut, email } = useSession();
   const main = useRef<HTMLElement>(null);
 
   useEffect(() => {
@@ -42,7 +42,7 @@ export function App() {
         </nav>
         <div className="who">
           <span className="email">{email}</span>
-          <button type="button" onClick={() => void supabase.auth.signOut()}>Sign out</button>
+          <button type="button" onClick={signOut}>Sign out</button>
         </div>
       </header>
       <main id="main" ref={main} tabIndex={-1}>

@@ -5,7 +5,7 @@
  * the page; the route stays in the address bar, so signing in again returns to it.
  */
 import type { Session, SupabaseClient } from "@supabase/supabase-js";
-import { createContext, type FormEvent, type ReactNode, useContext, useEffect, useMemo, useState } from "react";
+import { createContext, type FormEvent, type ReactNode, useContext, useEffect, useMemo, useRef, useState } from "react";
 import { type Api, createApi } from "./api.ts";
 import { Alert, Field } from "./ui.tsx";
 
@@ -15,6 +15,8 @@ interface Ctx {
   session: Session;
   userId: string;
   email: string;
+  /** Signs out everywhere (all of the user's sessions), as the user asked. */
+  signOut: () => void;
 }
 
 const SessionContext = createContext<Ctx | null>(null);
@@ -28,6 +30,7 @@ export function useSession(): Ctx {
 export function SessionGate({ supabase, projectUrl, children }: { supabase: SupabaseClient; projectUrl: string; children: ReactNode }) {
   const [session, setSession] = useState<Session | null | undefined>(undefined);
   const [ended, setEnded] = useState(false);
+  const leaving = useRef(false);
 
   useEffect(() => {
     let live = true;
@@ -35,6 +38,9 @@ export function SessionGate({ supabase, projectUrl, children }: { supabase: Supa
     const { data } = supabase.auth.onAuthStateChange((event, s) => {
       setSession(s);
       if (event === "SIGNED_IN") setEnded(false);
+      // Signed out without asking: the session ended elsewhere or could not be refreshed.
+      if (event === "SIGNED_OUT" && !leaving.current) setEnded(true);
+      leaving.current = false;
     });
     return () => {
       live = false;
@@ -50,7 +56,11 @@ export function SessionGate({ supabase, projectUrl, children }: { supabase: Supa
 
   if (session === undefined) return <p className="loading" role="status">Checking your session…</p>;
   if (session === null) return <SignIn supabase={supabase} ended={ended} />;
-  const ctx: Ctx = { supabase, api, session, userId: session.user.id, email: session.user.email ?? "" };
+  const signOut = () => {
+    leaving.current = true;
+    void supabase.auth.signOut();
+  };
+  const ctx: Ctx = { supabase, api, session, userId: session.user.id, email: session.user.email ?? "", signOut };
   return <SessionContext.Provider value={ctx}>{children}</SessionContext.Provider>;
 }
 
