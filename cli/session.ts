@@ -87,9 +87,27 @@ class NoRealtime {
   }
 }
 
+/**
+ * supabase-js warns on stderr, when loaded on Node 20, that a future release will need Node 22:
+ * true, but not this CLI's user's concern on every sign-in (package.json pins the release,
+ * and Node 20 is supported here), and an error must stay one line.
+ */
+async function quietly<T>(load: () => Promise<T>): Promise<T> {
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (typeof args[0] === "string" && args[0].includes("Node.js 20 and below are deprecated")) return;
+    warn(...args);
+  };
+  try {
+    return await load();
+  } finally {
+    console.warn = warn;
+  }
+}
+
 /** Supabase Auth's client for the project that serves `functionsUrl`, holding no session itself. */
 export async function authClient(functionsUrl: string, apikey: string) {
-  const { createClient } = await import("@supabase/supabase-js");
+  const { createClient } = await quietly(() => import("@supabase/supabase-js"));
   return createClient(projectUrlOf(functionsUrl), apikey, {
     auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
     realtime: { transport: NoRealtime as never },
