@@ -9,7 +9,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { constants } from "node:os";
-import { apiError, type SigylClient } from "../shared/client/client.ts";
+import { apiError, SigylApiError, type SigylClient } from "../shared/client/client.ts";
 import { CliError } from "./errors.ts";
 
 export type Env = Record<string, string>;
@@ -75,6 +75,8 @@ export async function runWithEnv(options: RunOptions): Promise<number> {
     let killTimer: NodeJS.Timeout | undefined;
     let pollTimer: NodeJS.Timeout | undefined;
     let lastWatchError = "";
+    /** The CLI's outcome is decided: no restart, no timer. */
+    let settled = false;
 
     const start = (env: Env) => {
       child = spawn(command, args, { env: childEnvironment(parentEnv, env), stdio: "inherit", shell: false });
@@ -110,6 +112,7 @@ export async function runWithEnv(options: RunOptions): Promise<number> {
       return [signal, handler] as const;
     });
     const cleanup = () => {
+      settled = true;
       clearTimeout(pollTimer);
       clearTimeout(killTimer);
       for (const [signal, handler] of handlers) process.off(signal, handler);
@@ -121,6 +124,7 @@ export async function runWithEnv(options: RunOptions): Promise<number> {
         const next = await fetchEnv(etag);
         if (lastWatchError) log("sigyl: watching the env again");
         lastWatchError = "";
+        if (settled) return;
         if (next && next.etag !== etag && !ending) {
           etag = next.etag;
           pending = next.env;
@@ -130,7 +134,8 @@ export async function runWithEnv(options: RunOptions): Promise<number> {
           return;
         }
       } catch (err) {
-        const message = err instanceof Error ? err.message : String(err);
+        if (settled) return;
+        const message = err instanceof SigylApiError ? `${err.message} (${err.code})` : err instanceof Error ? err.message : String(err);
         if (message !== lastWatchError) log(`sigyl: watching the env failed (${message}); ${command} keeps running`);
         lastWatchError = message;
       }
