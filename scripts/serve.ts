@@ -37,11 +37,13 @@ import {
   openDatabase,
   platformVariables,
   publicKeySet,
+  ROOT,
 } from "./lib/local.ts";
 import { createFunctionHandler, FUNCTION_PREFIX, JWKS_PATH } from "./lib/function-handler.ts";
 import { AUTH_PREFIX, createLocalAuthRoutes } from "./lib/auth/auth-routes.ts";
 import { createLocalAuthService, DEFAULT_AUTH_SETTINGS } from "./lib/auth/auth-service.ts";
 import { systemClock } from "../shared/clock.ts";
+import { createApiDocsHandler, DOCS_PATH } from "./lib/api-docs.ts";
 
 function fail(message: string): never {
   console.error(`sigyl: ${message}`);
@@ -124,7 +126,9 @@ async function main() {
 
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
-    server = Deno.serve({ hostname: config.host, port: config.port, onListen: () => {} }, handler);
+    const apiDocs = createApiDocsHandler(ROOT);
+    server = Deno.serve({ hostname: config.host, port: config.port, onListen: () => {} },
+      (req, info) => apiDocs(req) ?? handler(req, info));
   } catch (err) {
     await db.close().catch(() => {});
     if (err instanceof Deno.errors.AddrInUse) fail(`port ${config.port} on ${config.host} is already in use (set PORT)`);
@@ -137,6 +141,7 @@ async function main() {
   db.advertise(origin);
   const base = `${origin}${FUNCTION_PREFIX}/secrets`;
   console.log(`sigyl: serving ${base}`);
+  console.log(`sigyl: API docs: ${origin}${DOCS_PATH} (the OpenAPI document: ${base}/openapi.json)`);
   console.log(`sigyl: database: ${db.kind === "pglite" ? `embedded PGlite at ${db.location}` : `PostgreSQL ${db.location}`}`);
   console.log(`sigyl: the function acts as ${apiDb === db ? "the migration's login (not sigyl_api)" : "sigyl_api"}`);
   console.log(`sigyl: scheduled jobs: ${cron ? "pg_cron" : `local timer every ${config.jobIntervalSeconds}s`}`);
