@@ -9,14 +9,24 @@
  * runs the key service in-process against the database the configuration names (PGlite
  * under .sigyl/, or DATABASE_URL). Key material never passes through this script.
  *
- * Options: --batch-size N (1-5000, default 500). The outcome goes to stdout as JSON.
+ * Options: --batch-size N (1-5000, default 500). The outcome goes to stdout as JSON. The loop
+ * and its progress bar are `sigyl keys rotate`'s (cli/keys-rotation.ts), which does the same
+ * through any server's API.
  */
 import { parseArgs } from "node:util";
+import { createSigylClient, SigylApiError } from "../shared/client/client.ts";
+import {
+  apiRotationStep,
+  completedMessage,
+  incompleteMessage,
+  rotateInBatches,
+  type RotationStep,
+} from "../cli/keys-rotation.ts";
 import { systemClock } from "../shared/clock.ts";
 import { ConfigError, loadConfig } from "../shared/config.ts";
 import { loadKeyringFromVault } from "../shared/crypto/vault-keyring.ts";
 import { createKeyService } from "../shared/keys/key-service.ts";
-import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, type RotationDto } from "../shared/keys/key-schemas.ts";
+import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE } from "../shared/keys/key-schemas.ts";
 import { dataDirHolder } from "./lib/data-dir-lock.ts";
 import { dataDirPath, migrateLocal, openDatabase, readLocalKeys, signServiceToken } from "./lib/local.ts";
 
@@ -47,31 +57,27 @@ const config = (() => {
   }
 })();
 
-/** One rotation step: at most one batch re-wrapped, as the route or the service reports it. */
-type Step = () => Promise<RotationDto>;
-
 /** Through the running local server, or null when nothing listens at HOST:PORT. */
-async function serverStep(): Promise<{ step: Step; where: string } | null> {
+async function serverStep(): Promise<{ step: RotationStep; where: string } | null> {
   // As the service role: the local platform's secret key, sent as hosted callers send theirs.
-  const headers: Record<string, string> = { "content-type": "application/json" };
   const secretKey = (await readLocalKeys(config).catch(() => null))?.secretKey ?? config.auth.serviceKeys[0];
-  if (secretKey) headers.apikey = secretKey;
-  else if (config.auth.jwtSecret) headers.authorization = `Bearer ${await signServiceToken(config.auth.jwtSecret)}`;
-  else return null;
+  const token = secretKey ? undefined : config.auth.jwtSecret ? await signServiceToken(config.auth.jwtSecret) : null;
+  if (token === null) return null;
   // The server holding the PGlite data dir (whatever its PORT), else whatever serves HOST:PORT.
   const origin = await firstListening([
     config.databaseUrl ? undefined : dataDirHolder(dataDirPath(config))?.url,
     `http://${config.host}:${config.port}`,
   ]);
   if (!origin) return null;
-  const url = `${origin}/functions/v1/secrets/admin/keys/rotate`;
-  const step: Step = async () => {
-    const res = await fetch(url, { method: "POST", headers, body: JSON.stringify({ batchSize, maxBatches: 1 }) });
-    const body = await res.json().catch(() => null);
-    if (!res.ok || !body?.success) {
-      fail(`the server refused the rotation (${res.status} ${body?.error?.code ?? "no JSON body"})`);
+  const api = createSigylClient({ url: `${origin}/functions/v1`, apikey: secretKey, token });
+  const batch = apiRotationStep(api, batchSize);
+  const step: RotationStep = async () => {
+    try {
+      return await batch();
+    } catch (err) {
+      if (!(err instanceof SigylApiError)) throw err;
+      fail(`the server refused the rotation (${err.status} ${err.code})`);
     }
-    return body.data as RotationDto;
   };
   return { step, where: `the server at ${origin}` };
 }
@@ -90,7 +96,7 @@ async function firstListening(origins: (string | undefined)[]): Promise<string |
   return null;
 }
 
-async function inProcessStep(): Promise<{ step: Step; where: string; close: () => Promise<void> }> {
+async function inProcessStep(): Promise<{ step: RotationStep; where: string; close: () => Promise<void> }> {
   const db = await openDatabase(config).catch((err) => fail((err as Error).message));
   try {
     await migrateLocal(db);
@@ -109,39 +115,15 @@ async function inProcessStep(): Promise<{ step: Step; where: string; close: () =
   }
 }
 
-function draw(r: RotationDto, done: number) {
-  const total = done + r.remaining;
-  const ratio = total === 0 ? 1 : done / total;
-  const width = 30;
-  const filled = Math.round(ratio * width);
-  const line = `KEK v${r.fromVersion} -> v${r.toVersion} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ` +
-    `${String(Math.floor(ratio * 100)).padStart(3)}% ${done}/${total} DEKs re-wrapped`;
-  say(isTty ? `\r${line}\x1b[K` : `${line}\n`);
-}
-
-const runner: { step: Step; where: string; close?: () => Promise<void> } = await serverStep() ?? await inProcessStep();
+const runner: { step: RotationStep; where: string; close?: () => Promise<void> } = await serverStep() ?? await inProcessStep();
 console.error(`sigyl keys: rotating through ${runner.where}, ${batchSize} DEKs per batch`);
 
-let done = 0;
-let idle = 0;
-let last: RotationDto | undefined;
+let last;
 try {
-  while (!last?.completed) {
-    last = await runner.step();
-    done += last.rewrapped;
-    draw(last, done);
-    // Nothing moved: rows held by another rotator (wait), or DEKs that do not unwrap (give up).
-    idle = last.completed || last.rewrapped > 0 ? 0 : idle + 1;
-    if (idle >= 5) break;
-    if (idle > 0) await new Promise((r) => setTimeout(r, 200 * idle));
-  }
+  last = await rotateInBatches(runner.step, { write: say, isTty });
 } finally {
   await runner.close?.();
 }
-if (!last?.completed) {
-  fail(`${last?.remaining} DEKs could not be re-wrapped (the log names them: rewrap_failed); ` +
-    `the rotation stays open and resumes on the next run`);
-}
-if (isTty) say("\n");
-console.error(`sigyl keys: KEK v${last.toVersion} is active; v${last.fromVersion} and older are retired (${done} DEKs re-wrapped)`);
-console.log(JSON.stringify({ ...last, rewrapped: done }));
+if (!last.completed) fail(incompleteMessage(last));
+console.error(`sigyl keys: ${completedMessage(last)}`);
+console.log(JSON.stringify(last));

@@ -47,6 +47,7 @@ import { createFunctionHandler, FUNCTION_PREFIX, JWKS_PATH } from "./lib/functio
 import { AUTH_PREFIX, createLocalAuthRoutes } from "./lib/auth/auth-routes.ts";
 import { createLocalAuthService, DEFAULT_AUTH_SETTINGS } from "./lib/auth/auth-service.ts";
 import { systemClock } from "../shared/clock.ts";
+import { createApiDocsHandler, DOCS_PATH } from "./lib/api-docs.ts";
 import { createConsoleHandler } from "./lib/console-static.ts";
 
 function fail(message: string): never {
@@ -132,8 +133,9 @@ async function main() {
 
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
+    const apiDocs = createApiDocsHandler(ROOT);
     server = Deno.serve({ hostname: config.host, port: config.port, onListen: () => {} },
-      (req, info) => consoleFiles(req) ?? handler(req, info));
+      (req, info) => apiDocs(req) ?? consoleFiles(req) ?? handler(req, info));
   } catch (err) {
     await db.close().catch(() => {});
     if (err instanceof Deno.errors.AddrInUse) fail(`port ${config.port} on ${config.host} is already in use (set PORT)`);
@@ -147,6 +149,7 @@ async function main() {
   const base = `${origin}${FUNCTION_PREFIX}/secrets`;
   console.log(`sigyl: serving ${base}`);
   console.log(`sigyl: web console: ${origin}/`);
+  console.log(`sigyl: API docs: ${origin}${DOCS_PATH} (the OpenAPI document: ${base}/openapi.json)`);
   console.log(`sigyl: database: ${db.kind === "pglite" ? `embedded PGlite at ${db.location}` : `PostgreSQL ${db.location}`}`);
   console.log(`sigyl: the function acts as ${apiDb === db ? "the migration's login (not sigyl_api)" : "sigyl_api"}`);
   console.log(`sigyl: scheduled jobs: ${cron ? "pg_cron" : `local timer every ${config.jobIntervalSeconds}s`}`);

@@ -3,7 +3,7 @@
 -- status change made in plain SQL, as the platform makes it.
 BEGIN;
 set local search_path = public, extensions;
-select plan(18);
+select plan(22);
 
 select tests.create_user('dana@example.com') as dana \gset
 select tests.create_user('eve@example.com') as eve \gset
@@ -59,6 +59,20 @@ select lives_ok(format($$update public.deployments set status = 'deploying' wher
   'a valid deployment moves to deploying');
 select is((select resolved_version from public.deployment_secrets where deployment_id = :'dep'), 1,
   'and its binding is pinned to the current version');
+-- A caller holding the env's fingerprint gets not_modified: nothing is read and nothing audited.
+select tests.authenticate_as_service_role();
+select fingerprint as fp from private.resolve_deployment_env(:'dep', null) \gset
+select tests.clear_authentication();
+select count(*) as accessed from public.secret_access_logs where deployment_id = :'dep' and action = 'accessed' \gset
+select is(:'accessed'::int, 1, 'the env read wrote one accessed row');
+select tests.authenticate_as_service_role();
+select results_eq(format($$select outcome, env_name, ciphertext, fingerprint from private.resolve_deployment_env(%L, null, array['other', %L])$$, :'dep', :'fp'),
+  format($$values ('not_modified', null::text, null::bytea, %L)$$, :'fp'), 'the current fingerprint: not_modified, no value');
+select results_eq(format($$select outcome from private.resolve_deployment_env(%L, null, array['*'])$$, :'dep'),
+  $$values ('not_modified')$$, '* matches any current env');
+select tests.clear_authentication();
+select is((select count(*)::int from public.secret_access_logs where deployment_id = :'dep' and action = 'accessed'), 1,
+  'and neither wrote an accessed row');
 insert into public.deployments (user_id, name, required_env)
   values (:'dana', 'dana-broken', '{NOT_BOUND}') returning id as broken \gset
 select throws_ok(format($$update public.deployments set status = 'deploying' where id = %L$$, :'broken'),

@@ -10,7 +10,7 @@ import { ROOT } from "../../scripts/lib/local.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { documentedRoutes, readme, section, tableRows } from "../helpers/readme.ts";
 
-const FOLDERS = ["functions", "shared", "scripts", "bench", "tests", "supabase", "web"];
+const FOLDERS = ["functions", "shared", "scripts", "bench", "tests", "supabase", "cli", "bin", "web"];
 /** Not part of the source: written by tools at run time, git-ignored. */
 const GENERATED = new Set(["bench/results/", "supabase/.temp/", "supabase/.branches/", "web/dist/"]);
 

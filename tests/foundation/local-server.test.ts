@@ -33,6 +33,26 @@ describe("npm start on embedded PGlite", () => {
     expect(first.server.output()).toContain("embedded PGlite");
     expect(first.server.output()).toContain("npm run token");
 
+    // Interactive API docs at a printed URL: no inline script, the bundle and initializer from this origin.
+    const docsOrigin = new URL(first.base).origin;
+    expect(first.server.output()).toContain(`API docs: ${docsOrigin}/docs/`);
+    const page = await fetch(`${docsOrigin}/docs/`);
+    expect(page.status).toBe(200);
+    const csp = page.headers.get("content-security-policy")!;
+    expect(csp.split("; ")).toContain("script-src 'self'");
+    const html = await page.text();
+    const scripts = [...html.matchAll(/<script([^>]*)>([\s\S]*?)<\/script>/g)];
+    expect(scripts.map((m) => m[1].trim())).toEqual(['src="swagger-ui-bundle.js"', 'src="docs.js"']);
+    expect(scripts.every((m) => m[2] === "")).toBe(true);
+    for (const [file, type] of [["docs.js", "text/javascript"], ["swagger-ui-bundle.js", "text/javascript"], ["swagger-ui.css", "text/css"]]) {
+      const res = await fetch(`${docsOrigin}/docs/${file}`);
+      expect(res.status, file).toBe(200);
+      expect(res.headers.get("content-type"), file).toMatch(new RegExp(`^${type}`));
+      expect((await res.arrayBuffer()).byteLength, file).toBeGreaterThan(100);
+    }
+    expect((await fetch(`${docsOrigin}/docs/../package.json`)).status).toBe(404);
+    expect((await fetch(`${docsOrigin}/docs/swagger-ui-bundle.js.map`)).status).toBe(404);
+
     const tokenRun = await runDeno("scripts/token.ts", ["alice@example.com"], { ...env, PORT: String(first.port) });
     expect(tokenRun.code).toBe(0);
     const token = tokenRun.stdout.trim();
