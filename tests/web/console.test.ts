@@ -103,6 +103,8 @@ describeOrSkip("the web console in a browser", chromiumMissing, () => {
     const config = await (await fetch(`${server.origin}/config.json`)).json();
     expect(config).toEqual({ url: server.origin, publishableKey: expect.stringMatching(/^sb_publishable_/) });
     expect((await fetch(`${server.origin}/assets/../../package.json`)).status).toBe(404);
+    // npm start names the console's URL right after the API's.
+    expect(server.server.output()).toContain(`sigyl: serving ${server.origin}/functions/v1/secrets\nsigyl: web console: ${server.origin}/\n`);
   });
 
   it("lets Alice and Bob sign up, and a session survives a reload and a server restart", async () => {
