@@ -80,12 +80,18 @@ export function keyEncodings(keyBase64: string): Record<string, Buffer> {
  * always fit whole in that half.
  */
 export function keyTraces(wal: Buffer[], keyBase64: string): string[] {
-  const found: string[] = [];
-  for (const [name, encoded] of Object.entries(keyEncodings(keyBase64))) {
-    const width = name === "raw" ? 12 : 16;
-    const windows: Buffer[] = [];
-    for (let i = 0; i + width <= encoded.length; i += 4) windows.push(encoded.subarray(i, i + width));
-    if (wal.some((segment) => windows.some((w) => segment.includes(w)))) found.push(name);
-  }
-  return found;
+  return Object.entries(keyEncodings(keyBase64))
+    .filter(([name, encoded]) => walHolds(wal, encoded, name === "raw" ? 12 : 16))
+    .map(([name]) => name);
+}
+
+/**
+ * Whether the WAL holds `bytes`, allowing for a page header in the middle: true when any
+ * window of `width` bytes, taken every 4 positions, is there whole.
+ */
+export function walHolds(wal: Buffer[], bytes: Buffer, width = 16): boolean {
+  const windows: Buffer[] = [];
+  for (let i = 0; i + width <= bytes.length; i += 4) windows.push(bytes.subarray(i, i + width));
+  if (windows.length === 0) windows.push(bytes);
+  return wal.some((segment) => windows.some((w) => segment.includes(w)));
 }
