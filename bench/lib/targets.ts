@@ -19,7 +19,10 @@ export interface Measured extends FloorsAndRead, DeploymentEnv, Writes {
   scale: Pick<ScaleResult, "label" | "list" | "read" | "seqScans">[];
 }
 
-/** Hosted functions get 256 MB; this leaves room for bursts and larger bodies. */
+/**
+ * Hosted functions get 256 MB; this leaves room for bursts and larger bodies. Held against the
+ * function measured on the hosted heap limit (bench/scenarios/cold-start.ts).
+ */
 export const RSS_LIMIT_MB = 150;
 
 export function computeRatios(m: Measured): Record<string, number | null> {
@@ -35,7 +38,8 @@ export function computeRatios(m: Measured): Record<string, number | null> {
     "env(100)/read (p50)": ratio(m.env100.latency.p50, m.read1.latency.p50),
     "100 reads/env(100) (p50)": ratio(m.reads100.groups?.p50, m.env100.latency.p50),
     "cold start, service/floor (median)": ratio(m.coldStart.serviceMedianMs, m.coldStart.floorMedianMs),
-    "RSS peak under load, service/floor": ratio(m.coldStart.rssUnderReadMb, m.coldStart.floorRssUnderLoadMb),
+    "RSS peak under load, service/floor (hosted heap)": ratio(m.coldStart.rssUnderReadMb, m.coldStart.floorRssUnderLoadMb),
+    "RSS peak under load, service/floor (Deno's default heap)": ratio(m.coldStart.rssDefaultHeapMb, m.coldStart.floorRssDefaultHeapMb),
     [`list p50, ${large.label}/1,000`]: ratio(large.list.p50, small.list.p50),
     [`read p50, ${large.label}/1,000`]: ratio(large.read.p50, small.read.p50),
   };
@@ -60,7 +64,7 @@ export function evaluateTargets(m: Measured, ratios: Record<string, number | nul
     atLeast("create vs bare", "create ≥ 0.5 × B2j", ratios["create/B2j (req/s)"], 0.5),
     atLeast("new version vs bare", "new version ≥ 0.5 × B2j", ratios["new version/B2j (req/s)"], 0.5),
     atMost("cold start", "spawn → first value read ≤ 2 × floor's spawn → first select 1", ratios["cold start, service/floor (median)"], 2),
-    { name: "memory under load", goal: `RSS ≤ ${RSS_LIMIT_MB} MB`, value: rss === null ? "–" : `${rss.toFixed(0)} MB`, met: rss !== null && rss <= RSS_LIMIT_MB },
+    { name: "memory under load", goal: `RSS ≤ ${RSS_LIMIT_MB} MB (hosted heap)`, value: rss === null ? "–" : `${rss.toFixed(0)} MB`, met: rss !== null && rss <= RSS_LIMIT_MB },
     atMost("scale: list", `p50 at ${large} ≤ 1.5 × at 1,000`, ratios[`list p50, ${large}/1,000`], 1.5),
     atMost("scale: value read", `p50 at ${large} ≤ 1.5 × at 1,000`, ratios[`read p50, ${large}/1,000`], 1.5),
     {
