@@ -5,7 +5,7 @@
  * command running and says so once, without a value.
  */
 import { createHash } from "node:crypto";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { childEnvironment, type EnvFetch, runWithEnv } from "../../cli/run.ts";
 import { PROBE } from "./cli-harness.ts";
 
@@ -69,8 +69,7 @@ describe("runWithEnv", () => {
     });
     // Let several checks fail, then end the command as an operator would.
     await readyCount(1);
-    await new Promise((r) => setTimeout(r, 500));
-    expect(calls).toBeGreaterThan(3);
+    await vi.waitFor(() => expect(calls).toBeGreaterThan(3), { timeout: 15_000, interval: 20 });
     process.kill(process.pid, "SIGTERM");
     const { code, logs } = await pending;
     expect(code).toBe(9);

@@ -93,7 +93,8 @@ describe("the deadline around a transaction", () => {
 });
 
 const BUDGET_MS = 1000;
-const MARGIN_MS = 1500;
+/** Room for a loaded machine; a call without the deadline waits for as long as the fault lasts. */
+const MARGIN_MS = 3000;
 
 describeOrSkip("the request deadline against PostgreSQL", needsPostgres, () => {
   let h: Harness;

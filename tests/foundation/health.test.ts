@@ -71,7 +71,8 @@ describe("health", () => {
     };
     const started = Date.now();
     expect((await health(await appOver(hanging))).status).toBe(503);
-    expect(Date.now() - started).toBeLessThan(5000);
+    // The probe gives up after 3 s; the rest is room for a loaded machine.
+    expect(Date.now() - started).toBeLessThan(8000);
   });
 });
 

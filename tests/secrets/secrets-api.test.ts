@@ -214,9 +214,11 @@ describe("values and versions", () => {
 
   it("an inactive or expired secret keeps its metadata but its value is gone (410)", async () => {
     const owner = await h.user();
-    const s = await h.createSecret(owner, { expiresAt: new Date(Date.now() + 1500).toISOString() });
+    const s = await h.createSecret(owner, { expiresAt: new Date(Date.now() + 3_600_000).toISOString() });
     expect((await h.request("GET", `/${s.id}/value`, { token: owner.token })).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 1600));
+    // Its expiry passes (moved into the past in SQL rather than waited for, so a slow machine
+    // cannot see it expire before the first read).
+    await h.db.query(`update public.secrets set expires_at = now() - interval '1 second' where id = $1::uuid`, [s.id]);
     const expired = await h.request("GET", `/${s.id}/value`, { token: owner.token });
     expect(expired.status).toBe(410);
     expect(expired.body.error.code).toBe("secret_expired");

@@ -252,6 +252,10 @@ describeOrSkip("the web console in a browser", chromiumMissing, () => {
     await page.getByText(`Replaces version ${after.currentVersion};`).waitFor();
     await page.getByRole("button", { name: "Save new version" }).click();
     await page.getByText(`Saved as version ${after.currentVersion + 1}.`).waitFor();
+    // The page reloads the secret and its history after a save; a roll-back sent before the
+    // secret's new version arrives would rightly be a conflict.
+    await page.getByText(`Replaces version ${after.currentVersion + 1};`).waitFor();
+    await page.getByRole("cell", { name: `${after.currentVersion + 1} (current)` }).waitFor();
 
     // Roll back to version 1: a new version holding the first value.
     await page.getByRole("button", { name: "Roll back to version 1" }).click();
