@@ -3,7 +3,7 @@
  * what is bound, binding env vars to secrets, validating, and issuing the short-lived token
  * the container builder hands `sigyl run`.
  */
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { type components, unwrap } from "../../shared/client/client.ts";
 import { CliError, EXIT, usageError } from "../errors.ts";
 import { note, print, printJson, table } from "../io.ts";
@@ -11,6 +11,9 @@ import { resolveSecret, sessionOf, wholeNumber } from "./common.ts";
 
 type Binding = components["schemas"]["Binding"];
 type Problem = components["schemas"]["Problem"];
+type DeploymentSummary = components["schemas"]["DeploymentSummary"];
+
+const STATUSES = ["pending", "deploying", "running", "failed", "stopped"];
 
 const bindingsTable = (bindings: Binding[]) =>
   table(["ENV", "SECRET", "STATUS", "PINNED", "SERVED", "CURRENT", "OUTDATED", "SECRET ID"], bindings.map((b) => [
@@ -24,6 +27,29 @@ const BINDING = /^([A-Za-z_][A-Za-z0-9_]*)=([^@]+)(?:@(\d+))?$/;
 
 export function deploymentsCommand(): Command {
   const deployments = new Command("deployments").description("bind secrets to a deployment, validate it, issue its tokens");
+
+  deployments.command("list").alias("ls")
+    .description("your deployments by name (the service role: every owner's), each with the required env vars still unbound")
+    .addOption(new Option("--status <status>", "only deployments in this status").choices(STATUSES))
+    .option("--owner <user-id>", "service role: one owner's deployments")
+    .option("--json", "print JSON")
+    .action(async (opts, cmd: Command) => {
+      const api = (await sessionOf(cmd)).client();
+      const items: DeploymentSummary[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await unwrap(api.GET("/secrets/deployments", {
+          params: { query: { status: opts.status, ownerId: opts.owner, limit: "100", cursor } },
+        }));
+        items.push(...page.items);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      if (opts.json) return printJson(items);
+      if (items.length === 0) return note("no deployments");
+      print(table(["NAME", "STATUS", "BOUND", "UNBOUND", "ID"], items.map((d) => [
+        d.name, d.status, d.bindingCount, d.unboundEnv.join(" "), d.id,
+      ])));
+    });
 
   deployments.command("show")
     .description("a deployment's bindings, each with its status and whether a newer version exists (outdated)")

@@ -5332,6 +5332,179 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/secrets/deployments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's deployments by name, a page at a time, each with its bound and unbound env vars.
+         * @description A user sees the deployments it owns; the service role sees every one, or one owner's with `ownerId`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string;
+                    limit?: string;
+                    ownerId?: string;
+                    status?: "pending" | "deploying" | "running" | "failed" | "stopped";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The caller's deployments by name, a page at a time, each with its bound and unbound env vars. */
+                200: {
+                    headers: {
+                        /** @description This request's id, as the audit trail records it. */
+                        "X-Request-Id": string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: {
+                                items: components["schemas"]["DeploymentSummary"][];
+                                nextCursor: string | null;
+                            };
+                            /** @enum {boolean} */
+                            success: true;
+                        };
+                    };
+                };
+                /** @description `invalid_request`: the body, query or path breaks a rule (`details` name the fields and, for a choice, the allowed values); `invalid_cursor`: a cursor this API did not return */
+                400: {
+                    headers: {
+                        /** @description This request's id, as the audit trail records it. */
+                        "X-Request-Id": string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @enum {string} */
+                                code: "invalid_request" | "invalid_cursor";
+                                details?: {
+                                    message: string;
+                                    path: string;
+                                }[];
+                                message: string;
+                                requestId?: string;
+                            };
+                            /** @enum {boolean} */
+                            success: false;
+                        };
+                    };
+                };
+                /** @description `unauthenticated`: missing, invalid, expired, wrong-audience or unsigned token, or a deployment token on another route (always the same message) */
+                401: {
+                    headers: {
+                        /** @description This request's id, as the audit trail records it. */
+                        "X-Request-Id": string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @enum {string} */
+                                code: "unauthenticated";
+                                details?: {
+                                    message: string;
+                                    path: string;
+                                }[];
+                                message: string;
+                                requestId?: string;
+                            };
+                            /** @enum {boolean} */
+                            success: false;
+                        };
+                    };
+                };
+                /** @description `payload_too_large`: body over 128 KiB */
+                413: {
+                    headers: {
+                        /** @description This request's id, as the audit trail records it. */
+                        "X-Request-Id": string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @enum {string} */
+                                code: "payload_too_large";
+                                details?: {
+                                    message: string;
+                                    path: string;
+                                }[];
+                                message: string;
+                                requestId?: string;
+                            };
+                            /** @enum {boolean} */
+                            success: false;
+                        };
+                    };
+                };
+                /** @description `api_role_required`: the function's database login is neither `sigyl_api` nor a member of it, so the database refuses every API helper (see Deploy); `internal_error`: anything unexpected (never with detail; `requestId` finds the server log line) */
+                500: {
+                    headers: {
+                        /** @description This request's id, as the audit trail records it. */
+                        "X-Request-Id": string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @enum {string} */
+                                code: "api_role_required" | "internal_error";
+                                details?: {
+                                    message: string;
+                                    path: string;
+                                }[];
+                                message: string;
+                                requestId?: string;
+                            };
+                            /** @enum {boolean} */
+                            success: false;
+                        };
+                    };
+                };
+                /** @description `database_unavailable`: the database does not answer; on a write the outcome is unknown: retry with the same `Idempotency-Key` */
+                503: {
+                    headers: {
+                        /** @description This request's id, as the audit trail records it. */
+                        "X-Request-Id": string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @enum {string} */
+                                code: "database_unavailable";
+                                details?: {
+                                    message: string;
+                                    path: string;
+                                }[];
+                                message: string;
+                                requestId?: string;
+                            };
+                            /** @enum {boolean} */
+                            success: false;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/secrets/deployments/{id}/env": {
         parameters: {
             query?: never;
@@ -7473,6 +7646,17 @@ export type components = {
             secretId: string;
             secretName: string | null;
             status: string;
+        };
+        DeploymentSummary: {
+            bindingCount: number;
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** Format: uuid */
+            ownerId: string;
+            requiredEnv: string[];
+            status: string;
+            unboundEnv: string[];
         };
         Grant: {
             email: string | null;

@@ -33,6 +33,22 @@ export async function deploymentFor(tx: Queryable, id: string): Promise<Deployme
   return row;
 }
 
+export interface DeploymentSummaryRow extends DeploymentRow {
+  binding_count: number;
+  unbound_env: string[];
+}
+
+/** The caller's deployments (the service role's: all, or `owner`'s), by name then id. */
+export function listDeployments(
+  tx: Queryable, f: { owner?: string; status?: string; after?: { key: string; id: string }; limit: number },
+) {
+  return tx.query<DeploymentSummaryRow>(
+    `select d.id, d.user_id, d.name, d.status, d.required_env, d.binding_count, d.unbound_env
+       from private.list_deployments($1::uuid, $2::text, $3::text, $4::uuid, $5::int) d`,
+    [f.owner ?? null, f.status ?? null, f.after?.key ?? null, f.after?.id ?? null, f.limit],
+  );
+}
+
 export function replaceBindings(tx: Queryable, id: string, bindings: { envName: string; secretId: string; version?: number }[]) {
   return tx.query(`select env_name from private.replace_bindings($1::uuid, $2::text::jsonb)`, [
     id,

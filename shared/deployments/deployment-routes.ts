@@ -1,6 +1,6 @@
 /**
- * Routes under /deployments/:id: bindings, validation, tokens (deployment owner or service
- * role), and the env the container builder fetches (a deployment token or the service role).
+ * Routes under /deployments: the caller's deployments, and under /deployments/:id bindings,
+ * validation, tokens (deployment owner or service role), and the env the container builder fetches (a deployment token or the service role).
  * Each route declares its OpenAPI operation (shared/http/openapi.ts).
  */
 import type { MiddlewareHandler } from "hono";
@@ -12,8 +12,8 @@ import { callerKinds, noStore, refuseHead } from "../http/middleware.ts";
 import { defineRoute, featureApp, successEnvelope } from "../http/openapi.ts";
 import type { DeploymentService } from "./deployment-service.ts";
 import {
-  bindingsBody, createdTokenDto, deploymentBindingsDto, deploymentParam, envQuery, envValues, revokedToken, tokenBody,
-  tokenDto, tokenParams, validationDto,
+  bindingsBody, createdTokenDto, deploymentBindingsDto, deploymentListQuery, deploymentPage, deploymentParam, envQuery,
+  envValues, revokedToken, tokenBody, tokenDto, tokenParams, validationDto,
 } from "./deployment-schemas.ts";
 
 const tag = "deployments";
@@ -21,6 +21,13 @@ const callers = ["user", "service"] as const;
 
 export function deploymentRoutes(service: DeploymentService) {
   const app = featureApp<AppEnv>();
+
+  defineRoute(app, {
+    method: "get", path: "/", tag, callers,
+    summary: "The caller's deployments by name, a page at a time, each with its bound and unbound env vars.",
+    description: "A user sees the deployments it owns; the service role sees every one, or one owner's with `ownerId`.",
+    query: deploymentListQuery, data: deploymentPage, errors: ["invalid_cursor"],
+  }, async (c) => ok(c, await service.list(c.get("ctx"), c.req.valid("query"))));
 
   defineRoute(app, {
     method: "put", path: "/:id/secrets", tag, callers, summary: "Replace the deployment's bindings of env vars to secrets.",

@@ -1,6 +1,6 @@
 /** Request shapes of the deployment routes (zod, the single source). */
 import { z } from "zod";
-import { int4, uuid } from "../http/validation.ts";
+import { decimalInt, int4, uuid } from "../http/validation.ts";
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MAX_BINDINGS = 500;
@@ -28,6 +28,17 @@ export const tokenBody = z.strictObject({
   /** Lifetime in seconds: 1 minute to 24 hours, default 15 minutes. */
   ttlSeconds: z.number().int().min(60).max(86_400).default(900),
 }).default({ ttlSeconds: 900 });
+
+export const DEPLOYMENT_STATUSES = ["pending", "deploying", "running", "failed", "stopped"] as const;
+
+export const deploymentListQuery = z.strictObject({
+  status: z.enum(DEPLOYMENT_STATUSES).optional(),
+  /** Service role: one owner's deployments (a user only ever sees its own). */
+  ownerId: uuid.optional(),
+  cursor: z.string().max(512).optional(),
+  limit: decimalInt(1, 100).default(50),
+});
+export type DeploymentListQuery = z.infer<typeof deploymentListQuery>;
 
 export const envQuery = z.strictObject({ format: z.enum(["json", "dotenv"]).default("json") });
 export type EnvFormat = z.infer<typeof envQuery>["format"];
@@ -72,6 +83,27 @@ export const deploymentBindingsDto = z.strictObject({
   valid: z.boolean(),
   bindings: z.array(bindingDto),
   problems: z.array(problemDto),
+});
+
+/** A deployment as listed: what it needs, and how much of it is bound. */
+export const deploymentSummaryDto = z.strictObject({
+  id: idOut,
+  name: z.string(),
+  status: z.string(),
+  ownerId: idOut,
+  /** Env var names the MCP server declares it needs. */
+  requiredEnv: z.array(z.string()),
+  /** How many env vars are bound (required or not). */
+  bindingCount: z.number().int().min(0),
+  /** Required env var names no binding covers: the deployment cannot deploy until they are bound. */
+  unboundEnv: z.array(z.string()),
+}).meta({ id: "DeploymentSummary" });
+
+/** A page of `GET /deployments`, by name. */
+export const deploymentPage = z.strictObject({
+  items: z.array(deploymentSummaryDto),
+  /** Pass back as `cursor` for the next page; null on the last. */
+  nextCursor: z.string().nullable(),
 });
 
 /** A new token: the only answer that ever holds it. */

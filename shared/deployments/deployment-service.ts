@@ -12,7 +12,9 @@ import { asCaller, type CallerContext, type Database } from "../db/database.ts";
 import { appError, fromCodedMessage } from "../errors.ts";
 import * as dal from "./deployment-dal.ts";
 import { formatDotenv, NotRepresentableError } from "./dotenv.ts";
-import type { BindingDto, BindingsInput, EnvFormat, ProblemDto } from "./deployment-schemas.ts";
+import { decodeCursor, encodeCursor } from "../http/cursor.ts";
+import { storableText } from "../secrets/secret-schemas.ts";
+import type { BindingDto, BindingsInput, DeploymentListQuery, EnvFormat, ProblemDto } from "./deployment-schemas.ts";
 import { hashDeploymentToken, mintDeploymentToken } from "./deployment-token.ts";
 
 export interface DeploymentServiceDeps {
@@ -106,6 +108,24 @@ export function createDeploymentService(deps: DeploymentServiceDeps) {
   }
 
   return {
+    /** The caller's deployments by name, a page at a time (the service role: every owner's, or `ownerId`'s). */
+    async list(ctx: CallerContext, q: DeploymentListQuery) {
+      const rows = await asCaller(db, ctx, (tx) =>
+        dal.listDeployments(tx, {
+          owner: q.ownerId, status: q.status, limit: q.limit + 1,
+          after: q.cursor ? decodeCursor(q.cursor, storableText) : undefined,
+        }));
+      const page = rows.slice(0, q.limit);
+      const last = page[page.length - 1];
+      return {
+        items: page.map((d) => ({
+          id: d.id, name: d.name, status: d.status, ownerId: d.user_id, requiredEnv: d.required_env,
+          bindingCount: d.binding_count, unboundEnv: d.unbound_env,
+        })),
+        nextCursor: rows.length > q.limit ? encodeCursor(last.name, last.id) : null,
+      };
+    },
+
     /** Replaces every binding of the deployment; then reports them as GET does. */
     async replaceBindings(ctx: CallerContext, id: string, input: BindingsInput) {
       await asCaller(db, ctx, (tx) => dal.replaceBindings(tx, id, input.bindings));

@@ -3,7 +3,7 @@
 -- status change made in plain SQL, as the platform makes it.
 BEGIN;
 set local search_path = public, extensions;
-select plan(22);
+select plan(27);
 
 select tests.create_user('dana@example.com') as dana \gset
 select tests.create_user('eve@example.com') as eve \gset
@@ -78,6 +78,23 @@ insert into public.deployments (user_id, name, required_env)
 select throws_ok(format($$update public.deployments set status = 'deploying' where id = %L$$, :'broken'),
   'S0409', format('deployment_invalid: deployment %s cannot deploy: NOT_BOUND: required but not bound', :'broken'),
   'an invalid deployment is refused with every problem named');
+
+-- The list helper: each caller its own deployments, the service role every one (or one owner's).
+select tests.authenticate_as('dana@example.com');
+select results_eq($$select name, binding_count, unbound_env from private.list_deployments(null, null, null, null, 10)$$,
+  $$values ('dana-broken', 0, '{NOT_BOUND}'::text[]), ('dana-mcp', 1, '{}'::text[])$$,
+  'an owner lists its own deployments by name, with their bindings and unbound env names');
+select results_eq(format($$select name from private.list_deployments(null, null, 'dana-broken', %L, 10)$$, :'broken'),
+  $$values ('dana-mcp')$$, 'a page starts after the given name and id');
+select tests.authenticate_as('eve@example.com');
+select results_eq($$select name from private.list_deployments(null, null, null, null, 10)$$,
+  $$values ('eve-mcp')$$, 'another user lists only its own');
+select is_empty(format($$select 1 from private.list_deployments(%L, null, null, null, 10)$$, :'dana'),
+  'and nothing when it asks for someone else''s');
+select tests.authenticate_as_service_role();
+select results_eq(format($$select name from private.list_deployments(null, null, null, null, 10) where user_id in (%L, %L)$$, :'dana', :'eve'),
+  $$values ('dana-broken'), ('dana-mcp'), ('eve-mcp')$$, 'the service role lists every owner''s');
+select tests.clear_authentication();
 
 select * from finish();
 ROLLBACK;

@@ -24,7 +24,10 @@ const as = (who: "alice" | "bob", args: string[], input?: string) =>
 const stored: string[] = [];
 
 beforeAll(async () => {
-  server = await startCliServer({ users: ["alice", "bob"] });
+  server = await startCliServer({
+    users: ["alice", "bob"],
+    deployments: { "alice-web": { owner: "alice" }, "alice-api": { owner: "alice", status: "stopped" }, "bob-mcp": { owner: "bob" } },
+  });
   configFile = join(server.home, ".config", "sigyl", "config.json");
 });
 
@@ -178,6 +181,28 @@ describe("sigyl secrets", () => {
     const restore = await as("alice", ["secrets", "restore", name]);
     expect(restore.code, restore.stderr).toBe(0);
     expect((await as("alice", ["secrets", "get", name, "--reveal"])).stdout).toBe("shared-value");
+  });
+});
+
+describe("sigyl deployments list", () => {
+  it("lists the caller's own deployments by name, as a table or JSON, filtered by status", async () => {
+    const { deployments: ids } = server;
+    const table = await as("alice", ["deployments", "list"]);
+    expect(table.code, table.stderr).toBe(0);
+    const rows = table.stdout.trim().split("\n");
+    expect(rows[0]).toMatch(/^NAME\s+STATUS\s+BOUND\s+UNBOUND\s+ID$/);
+    // By name (the harness suffixes each): alice-api before alice-web; never Bob's.
+    expect(rows.slice(1).map((r) => r.split(/\s+/).at(-1))).toEqual([ids["alice-api"], ids["alice-web"]]);
+    expect(table.stdout).not.toContain(ids["bob-mcp"]);
+
+    const json = await as("alice", ["deployments", "list", "--status", "stopped", "--json"]);
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual([{
+      id: ids["alice-api"], name: expect.stringMatching(/^alice-api-/), status: "stopped", ownerId: server.users.alice.id,
+      requiredEnv: [], bindingCount: 0, unboundEnv: [],
+    }]);
+    const bob = await as("bob", ["deployments", "ls", "--json"]);
+    expect(JSON.parse(bob.stdout).map((d: { id: string }) => d.id)).toEqual([ids["bob-mcp"]]);
   });
 });
 

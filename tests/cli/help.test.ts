@@ -22,7 +22,7 @@ describe("sigyl --help", () => {
     const names = all.map((p) => p.path.join(" "));
     for (const expected of [
       "login", "logout", "whoami", "secrets list", "secrets get", "secrets set", "secrets rm", "secrets restore",
-      "secrets versions", "secrets rollback", "secrets share", "secrets unshare", "audit", "deployments show",
+      "secrets versions", "secrets rollback", "secrets share", "secrets unshare", "audit", "deployments list", "deployments show",
       "deployments bind", "deployments validate", "deployments token", "env", "run", "keys list", "keys rotate",
     ]) expect(names).toContain(expected);
   });

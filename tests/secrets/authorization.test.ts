@@ -163,6 +163,7 @@ describe("tokens every route turns away", () => {
       const before = await snapshot(h.db, f.id);
       const auditBefore = (await auditOf(h.db, f.id)).length;
       const calls = [...routes.map((r) => r.call(f, token)), h.request("GET", "", { token }), h.request("GET", "/audit", { token }),
+        h.request("GET", "/deployments", { token }),
         h.request("POST", "", { token, body: { name: "X", value: "abcdefgh" } })];
       for (const res of await Promise.all(calls)) {
         expect(res.status).toBe(401);

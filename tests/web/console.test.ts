@@ -296,9 +296,24 @@ describeOrSkip("the web console in a browser", chromiumMissing, () => {
   });
 
   it("lets Bob bind it in the deployment wizard, and validation passes", async () => {
+    // Alice has no deployment: Bob's are not hers to see.
+    const alicePage = await focus(alice);
+    await alicePage.goto("/#/deployments");
+    await alicePage.getByText("No deployments yet.").waitFor();
+    expect(await alicePage.locator("main").innerText()).not.toContain("mcp-openai");
+
+    // Bob finds his in the list, with what each still needs, and opens one.
     const page = await focus(bob);
-    await page.goto(`/#/deployments/${deployments.single}`);
+    await page.goto("/#/deployments");
+    const row = (name: string) => page.locator("table.deployments tr", { has: page.getByRole("link", { name, exact: true }) });
+    await row("mcp-openai").waitFor();
+    const toBind = (name: string) => row(name).locator('td[data-label="Still to bind"] .tag').allInnerTexts();
+    expect(await toBind("mcp-openai")).toEqual([SECRET]);
+    expect(await toBind("mcp-openai-and-db")).toEqual(["DATABASE_URL", SECRET]);
+    await visit(page, "deployments-list");
+    await page.getByRole("link", { name: "mcp-openai", exact: true }).click();
     await page.getByRole("heading", { name: "mcp-openai" }).waitFor();
+    expect(page.url()).toContain(`#/deployments/${deployments.single}`);
     const env = page.locator(`fieldset[data-env="${SECRET}"]`);
     expect(await env.locator(".badge").innerText()).toBe("missing");
     await env.getByLabel(`Secret for ${SECRET}`).selectOption({ label: `${SECRET} (shared: use)` });
@@ -309,6 +324,11 @@ describeOrSkip("the web console in a browser", chromiumMissing, () => {
     await visit(page, "deployment-valid");
     const puts = apiCalls(bob, "PUT", /\/deployments\/[^/]+\/secrets$/);
     expect(puts.map((p) => JSON.parse(p.body!))).toEqual([{ bindings: [{ envName: SECRET, secretId }] }]);
+    // Back in the list, nothing is left to bind for it.
+    await page.goto("/#/deployments");
+    await row("mcp-openai").waitFor();
+    expect(await row("mcp-openai").locator('td[data-label="Still to bind"]').innerText()).toBe("nothing");
+    expect(await row("mcp-openai").locator('td[data-label="Bound"]').innerText()).toBe("1");
   });
 
   it("names an unbound required variable as a problem, next to it", async () => {

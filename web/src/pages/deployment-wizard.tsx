@@ -2,14 +2,14 @@
  * The deployment wizard's secret picker: for each env var the MCP server requires, a secret
  * the user may use (own or shared, `use` included), optionally a pinned version (read or
  * above), then the validation the deploy will run, each problem next to its variable, and
- * each binding's status (bound, missing, expired, deleted, outdated). The platform opens it
- * at `#/deployments/<id>`; deployments themselves are registered by the platform.
+ * each binding's status (bound, missing, expired, deleted, outdated). `#/deployments` lists the
+ * caller's deployments; the platform (which registers them) opens one at `#/deployments/<id>`.
  */
 import { type FormEvent, useEffect, useState } from "react";
 import { atLeast, type Binding, describeError, type Problem, type Secret, unwrap } from "../api.ts";
 import { href, navigate } from "../router.ts";
 import { useSession } from "../session.tsx";
-import { Alert, ErrorAlert, Field, Loading, StatusBadge } from "../ui.tsx";
+import { Alert, ErrorAlert, Field, Loading, Pager, StatusBadge, useLoad, usePages } from "../ui.tsx";
 
 /** Most secrets offered in a picker (pages of 100). */
 const MAX_CANDIDATES = 1000;
@@ -18,7 +18,20 @@ export default function DeploymentWizard({ id }: { id?: string }) {
   return id ? <Wizard id={id} /> : <OpenDeployment />;
 }
 
+const STATUS_CHOICES = [["", "Any status"], ["pending", "pending"], ["deploying", "deploying"], ["running", "running"],
+  ["failed", "failed"], ["stopped", "stopped"]] as const;
+
+/** The caller's deployments, a page at a time, each opening its picker; or one opened by id. */
 function OpenDeployment() {
+  const { api } = useSession();
+  const [status, setStatus] = useState<(typeof STATUS_CHOICES)[number][0]>("");
+  const pages = usePages();
+  const list = useLoad(() =>
+    unwrap(api.GET("/secrets/deployments", {
+      params: { query: { status: status || undefined, cursor: pages.cursor, limit: "25" } },
+    })), [api, status, pages.cursor]);
+  const items = list.data?.items ?? [];
+
   const [id, setId] = useState("");
   const valid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id.trim());
   const open = (e: FormEvent) => {
@@ -28,12 +41,51 @@ function OpenDeployment() {
   return (
     <section>
       <h1>Deployments</h1>
-      <p className="lede">Your platform opens a deployment's secrets here when you deploy an MCP server. To open one yourself, paste its id.</p>
+      <p className="lede">Your MCP server deployments. Open one to choose the secret for each env var it needs; your platform registers deployments when you deploy.</p>
+      <form className="filters" aria-label="Filter deployments" onSubmit={(e) => e.preventDefault()}>
+        <Field label="Status">
+          {(p) => (
+            <select {...p} value={status} onChange={(e) => { setStatus(e.target.value as typeof status); pages.reset(); }}>
+              {STATUS_CHOICES.map(([v, label]) => <option key={v} value={v}>{label}</option>)}
+            </select>
+          )}
+        </Field>
+      </form>
+      {list.error ? <ErrorAlert error={list.error} /> : list.loading && !list.data ? <Loading what="deployments" /> : items.length === 0 ? (
+        <p className="empty">{status ? `No deployment is ${status}.` : "No deployments yet. Deploy an MCP server on the platform and it appears here."}</p>
+      ) : (
+        <div className="table-wrap" aria-busy={list.loading}>
+          <table className="deployments">
+            <caption className="visually-hidden">Your deployments</caption>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Status</th>
+                <th scope="col">Bound</th>
+                <th scope="col">Still to bind</th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((d) => (
+                <tr key={d.id}>
+                  <td data-label="Name"><a className="mono" href={href.deployment(d.id)}>{d.name}</a></td>
+                  <td data-label="Status"><StatusBadge status={d.status} /></td>
+                  <td data-label="Bound">{d.bindingCount}</td>
+                  <td data-label="Still to bind">
+                    {d.unboundEnv.length === 0 ? "nothing" : d.unboundEnv.map((n) => <span key={n} className="tag mono">{n}</span>)}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <Pager page={pages.page} nextCursor={list.data?.nextCursor} onNext={pages.next} onPrevious={pages.previous} />
       <form className="card form" onSubmit={open}>
         <Field label="Deployment id" error={id && !valid ? "A deployment id looks like 5e0c1a2b-…: 36 characters." : null}>
           {(p) => <input {...p} className="mono" autoComplete="off" spellCheck={false} value={id} onChange={(e) => setId(e.target.value)} />}
         </Field>
-        <button type="submit" className="primary" disabled={!valid}>Open</button>
+        <button type="submit" className="primary" disabled={!valid}>Open by id</button>
       </form>
     </section>
   );
