@@ -7,6 +7,7 @@ import { createAuthenticator } from "./auth/authenticate.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { loadKeyringFromVault } from "./crypto/vault-keyring.ts";
+import type { Keyring } from "./crypto/keyring.ts";
 import type { Database } from "./db/database.ts";
 import { deploymentTokenResolver } from "./deployments/deployment-token.ts";
 
@@ -21,11 +22,16 @@ export interface RuntimeOptions {
    * `npm start` serves) and false in production; the edge function says false itself.
    */
   localJobTimer?: boolean;
+  /**
+   * A keyring load already under way: the function entry starts it before it loads the app's
+   * modules, so the connection and the Vault read overlap that loading. Read anew when absent.
+   */
+  keyring?: Promise<Keyring>;
 }
 
 export async function createRuntime(options: RuntimeOptions) {
   const clock = options.clock ?? systemClock;
-  const keyring = await loadKeyringFromVault(options.db);
+  const keyring = await (options.keyring ?? loadKeyringFromVault(options.db));
   const authenticator = createAuthenticator(
     { ...options.config.auth, resolveDeploymentToken: deploymentTokenResolver(options.db) },
     clock,
