@@ -42,7 +42,7 @@ function OpenDeployment() {
     <section>
       <h1>Deployments</h1>
       <p className="lede">Your MCP server deployments. Open one to choose the secret for each env var it needs; your platform registers deployments when you deploy.</p>
-      <form className="filters" aria-label="Filter deployments" onSubmit={(e) => e.preventDefault()}>
+      <form className="filters narrow" aria-label="Filter deployments" onSubmit={(e) => e.preventDefault()}>
         <Field label="Status">
           {(p) => (
             <select {...p} value={status} onChange={(e) => { setStatus(e.target.value as typeof status); pages.reset(); }}>
@@ -81,12 +81,15 @@ function OpenDeployment() {
         </div>
       )}
       <Pager page={pages.page} nextCursor={list.data?.nextCursor} onNext={pages.next} onPrevious={pages.previous} />
-      <form className="card form" onSubmit={open}>
-        <Field label="Deployment id" error={id && !valid ? "A deployment id looks like 5e0c1a2b-…: 36 characters." : null}>
-          {(p) => <input {...p} className="mono" autoComplete="off" spellCheck={false} value={id} onChange={(e) => setId(e.target.value)} />}
-        </Field>
-        <button type="submit" className="primary" disabled={!valid}>Open by id</button>
-      </form>
+      <section className="card spaced" aria-labelledby="open-by-id-h">
+        <h2 id="open-by-id-h">Open a deployment by id</h2>
+        <form className="form" onSubmit={open}>
+          <Field label="Deployment id" error={id && !valid ? "A deployment id looks like 5e0c1a2b-…: 36 characters." : null}>
+            {(p) => <input {...p} className="mono" autoComplete="off" spellCheck={false} value={id} onChange={(e) => setId(e.target.value)} />}
+          </Field>
+          <button type="submit" className="primary" disabled={!valid}>Open</button>
+        </form>
+      </section>
     </section>
   );
 }
