@@ -84,8 +84,8 @@ describe("GET /deployments", () => {
 
   it("pages by name: every deployment once, in order, whatever the page size", async () => {
     const erin = await h.user("erin");
-    const expected = ["a", "b", "b", "c", "d"].map((n, i) => `${n}-${i}`);
-    // Two of them share a name prefix and are inserted out of order.
+    // Two share a name prefix, one has a long name (the platform sets no limit), all inserted out of order.
+    const expected = [...["a", "b", "b", "c", "d"].map((n, i) => `${n}-${i}`), `e-${"x".repeat(1500)}`];
     for (const name of [...expected].reverse()) await deployment(erin, name);
     for (const limit of [1, 2, 3]) {
       const seen: string[] = [];
