@@ -38,14 +38,15 @@ export interface DeploymentSummaryRow extends DeploymentRow {
   unbound_env: string[];
 }
 
-/** The caller's deployments (the service role's: all, or `owner`'s), by name then id. */
-export function listDeployments(
-  tx: Queryable, f: { owner?: string; status?: string; after?: { key: string; id: string }; limit: number },
-) {
+/**
+ * The caller's deployments (the service role's: all, or `owner`'s), by name then id, after the
+ * deployment `after` (the database refuses one the caller does not see: invalid_cursor).
+ */
+export function listDeployments(tx: Queryable, f: { owner?: string; status?: string; after?: string; limit: number }) {
   return tx.query<DeploymentSummaryRow>(
     `select d.id, d.user_id, d.name, d.status, d.required_env, d.binding_count, d.unbound_env
-       from private.list_deployments($1::uuid, $2::text, $3::text, $4::uuid, $5::int) d`,
-    [f.owner ?? null, f.status ?? null, f.after?.key ?? null, f.after?.id ?? null, f.limit],
+       from private.list_deployments($1::uuid, $2::text, $3::uuid, $4::int) d`,
+    [f.owner ?? null, f.status ?? null, f.after ?? null, f.limit],
   );
 }
 

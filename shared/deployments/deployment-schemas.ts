@@ -35,8 +35,8 @@ export const deploymentListQuery = z.strictObject({
   status: z.enum(DEPLOYMENT_STATUSES).optional(),
   /** Service role: one owner's deployments (a user only ever sees its own). */
   ownerId: uuid.optional(),
-  /** Holds the last name of a page: the platform's names have no length limit of ours, hence the room. */
-  cursor: z.string().max(4096).optional(),
+  /** The `nextCursor` of the previous page. */
+  cursor: z.string().max(512).optional(),
   limit: decimalInt(1, 100).default(50),
 });
 export type DeploymentListQuery = z.infer<typeof deploymentListQuery>;

@@ -10,10 +10,9 @@ import { createValueOpener } from "../crypto/value-opener.ts";
 import type { Keyring } from "../crypto/keyring.ts";
 import { asCaller, type CallerContext, type Database } from "../db/database.ts";
 import { appError, fromCodedMessage } from "../errors.ts";
+import { UUID_PATTERN } from "../http/validation.ts";
 import * as dal from "./deployment-dal.ts";
 import { formatDotenv, NotRepresentableError } from "./dotenv.ts";
-import { decodeCursor, encodeCursor } from "../http/cursor.ts";
-import { storableText } from "../secrets/secret-schemas.ts";
 import type { BindingDto, BindingsInput, DeploymentListQuery, EnvFormat, ProblemDto } from "./deployment-schemas.ts";
 import { hashDeploymentToken, mintDeploymentToken } from "./deployment-token.ts";
 
@@ -55,6 +54,12 @@ function render(format: EnvFormat, entries: { name: string; value: string }[]): 
     throw appError("not_representable_as_dotenv",
       `dotenv cannot hold the value of ${err.names.join(", ")} verbatim; use format=json.`);
   }
+}
+
+/** A page's cursor is the id of its last deployment; anything else is `invalid_cursor`. */
+function cursorId(cursor: string): string {
+  if (!UUID_PATTERN.test(cursor)) throw appError("invalid_cursor");
+  return cursor.toLowerCase();
 }
 
 export function createDeploymentService(deps: DeploymentServiceDeps) {
@@ -113,7 +118,7 @@ export function createDeploymentService(deps: DeploymentServiceDeps) {
       const rows = await asCaller(db, ctx, (tx) =>
         dal.listDeployments(tx, {
           owner: q.ownerId, status: q.status, limit: q.limit + 1,
-          after: q.cursor ? decodeCursor(q.cursor, storableText) : undefined,
+          after: q.cursor === undefined ? undefined : cursorId(q.cursor),
         }));
       const page = rows.slice(0, q.limit);
       const last = page[page.length - 1];
@@ -122,7 +127,8 @@ export function createDeploymentService(deps: DeploymentServiceDeps) {
           id: d.id, name: d.name, status: d.status, ownerId: d.user_id, requiredEnv: d.required_env,
           bindingCount: d.binding_count, unboundEnv: d.unbound_env,
         })),
-        nextCursor: rows.length > q.limit ? encodeCursor(last.name, last.id) : null,
+        // The last deployment's id: names have no length limit of ours, ids do.
+        nextCursor: rows.length > q.limit ? last.id : null,
       };
     },
 

@@ -239,11 +239,13 @@ comment on function private.deployment_for(uuid) is
   'The deployment if the caller owns it or is the service role; deployment_not_found otherwise, so others cannot learn it exists.';
 
 -- The deployments the caller owns (the service role: every one, or one owner's with p_owner),
--- by name then id, a page at a time after (p_after_name, p_after_id); each with its number
--- of bindings and the required env names no binding covers. A definer function, as
--- deployment_for is, so that it does not depend on the grants of a table the platform owns.
-create or replace function private.list_deployments(
-  p_owner uuid, p_status text, p_after_name text, p_after_id uuid, p_limit integer)
+-- by name then id, a page at a time after the deployment p_after (which the caller must see:
+-- invalid_cursor otherwise); each with its number of bindings and the required env names no
+-- binding covers, once each. The cursor is an id rather than a name, as the platform sets no
+-- length on names; `coalesce(name::text, '')` sorts and compares alike whatever the platform's
+-- column is (text, citext, nullable). A definer function, as deployment_for is, so that it
+-- does not depend on the grants of a table the platform owns.
+create or replace function private.list_deployments(p_owner uuid, p_status text, p_after uuid, p_limit integer)
 returns table (id uuid, user_id uuid, name text, status text, required_env text[], binding_count integer, unbound_env text[])
 language plpgsql security definer set search_path = ''
 as $$
@@ -251,26 +253,32 @@ as $$
 declare
   everyone boolean := (select auth.role()) = 'service_role';
   me uuid := (select auth.uid());
+  after_name text;
 begin
   perform private.require_api_session();
+  if p_after is not null then
+    select coalesce(a.name::text, '') into after_name
+      from public.deployments a where a.id = p_after and (everyone or a.user_id = me);
+    if not found then raise exception 'invalid_cursor' using errcode = 'S0400'; end if;
+  end if;
   return query
-    select d.id, d.user_id, d.name, d.status, d.required_env,
+    select d.id, d.user_id, coalesce(d.name::text, ''), d.status::text, d.required_env,
            (select count(*)::integer from public.deployment_secrets ds where ds.deployment_id = d.id),
-           array(select e from unnest(d.required_env) e
+           array(select distinct e from unnest(d.required_env) e
                   where not exists (select 1 from public.deployment_secrets ds
                                      where ds.deployment_id = d.id and ds.env_name = e)
                   order by e)
       from public.deployments d
      where (everyone or d.user_id = me)
        and (p_owner is null or d.user_id = p_owner)
-       and (p_status is null or d.status = p_status)
-       and (p_after_name is null or (d.name, d.id) > (p_after_name, p_after_id))
-     order by d.name, d.id
+       and (p_status is null or d.status::text = p_status)
+       and (p_after is null or (coalesce(d.name::text, ''), d.id) > (after_name, p_after))
+     order by coalesce(d.name::text, ''), d.id
      limit p_limit;
 end
 $$;
-comment on function private.list_deployments(uuid, text, text, uuid, integer) is
-  'The caller''s deployments (all, or one owner''s, for the service role), by name, a page at a time, with their binding counts and unbound required env names.';
+comment on function private.list_deployments(uuid, text, uuid, integer) is
+  'The caller''s deployments (all, or one owner''s, for the service role), by name, a page at a time after a deployment it sees, with their binding counts and unbound required env names.';
 
 -- Replaces the bindings (a JSON array of {envName, secretId, version}). Each secret must be
 -- usable by the deployment owner (owner, or any grant): otherwise it is reported as not found.
@@ -510,7 +518,7 @@ revoke all on function
   private.deployment_for(uuid), private.deployment_report(uuid), private.replace_bindings(uuid, jsonb),
   private.create_deployment_token(uuid, bytea, timestamptz), private.list_deployment_tokens(uuid),
   private.revoke_deployment_token(uuid, uuid), private.deployment_of_token(bytea),
-  private.resolve_deployment_env(uuid, bytea, text[]), private.list_deployments(uuid, text, text, uuid, integer)
+  private.resolve_deployment_env(uuid, bytea, text[]), private.list_deployments(uuid, text, uuid, integer)
   from public, anon, authenticated, service_role;
 -- Each of these checks the caller itself: deployment owner or service role (or, for the env,
 -- a live token of that deployment).
@@ -518,7 +526,7 @@ grant execute on function
   private.deployment_for(uuid), private.deployment_report(uuid), private.replace_bindings(uuid, jsonb),
   private.create_deployment_token(uuid, bytea, timestamptz), private.list_deployment_tokens(uuid),
   private.revoke_deployment_token(uuid, uuid), private.resolve_deployment_env(uuid, bytea, text[]),
-  private.list_deployments(uuid, text, text, uuid, integer)
+  private.list_deployments(uuid, text, uuid, integer)
   to authenticated, service_role;
 -- The function looks a token up as its own login (sigyl_api), before any caller exists.
 grant execute on function private.deployment_of_token(bytea) to sigyl_api;

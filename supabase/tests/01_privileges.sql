@@ -149,7 +149,7 @@ select set_eq(
     'private.list_deployment_tokens(uuid)',
     'private.revoke_deployment_token(uuid,uuid)',
     'private.resolve_deployment_env(uuid,bytea,text[])',
-    'private.list_deployments(uuid,text,text,uuid,integer)',
+    'private.list_deployments(uuid,text,uuid,integer)',
     'private.claim_idempotency_key(bytea,bytea)',
     'private.store_idempotent_response(bytea,integer,jsonb,integer,bytea,bytea,bytea,integer)',
     'private.release_idempotency_key(bytea)'

@@ -3,7 +3,7 @@
 -- status change made in plain SQL, as the platform makes it.
 BEGIN;
 set local search_path = public, extensions;
-select plan(27);
+select plan(29);
 
 select tests.create_user('dana@example.com') as dana \gset
 select tests.create_user('eve@example.com') as eve \gset
@@ -81,19 +81,26 @@ select throws_ok(format($$update public.deployments set status = 'deploying' whe
 
 -- The list helper: each caller its own deployments, the service role every one (or one owner's).
 select tests.authenticate_as('dana@example.com');
-select results_eq($$select name, binding_count, unbound_env from private.list_deployments(null, null, null, null, 10)$$,
+select results_eq($$select name, binding_count, unbound_env from private.list_deployments(null, null, null, 10)$$,
   $$values ('dana-broken', 0, '{NOT_BOUND}'::text[]), ('dana-mcp', 1, '{}'::text[])$$,
   'an owner lists its own deployments by name, with their bindings and unbound env names');
-select results_eq(format($$select name from private.list_deployments(null, null, 'dana-broken', %L, 10)$$, :'broken'),
-  $$values ('dana-mcp')$$, 'a page starts after the given name and id');
+select results_eq(format($$select name from private.list_deployments(null, null, %L, 10)$$, :'broken'),
+  $$values ('dana-mcp')$$, 'a page starts after the given deployment');
+select throws_ok(format($$select * from private.list_deployments(null, null, %L, 10)$$, :'eve_dep'),
+  'S0400', 'invalid_cursor', 'a cursor naming a deployment the caller does not see is refused');
 select tests.authenticate_as('eve@example.com');
-select results_eq($$select name from private.list_deployments(null, null, null, null, 10)$$,
+select results_eq($$select name from private.list_deployments(null, null, null, 10)$$,
   $$values ('eve-mcp')$$, 'another user lists only its own');
-select is_empty(format($$select 1 from private.list_deployments(%L, null, null, null, 10)$$, :'dana'),
+select is_empty(format($$select 1 from private.list_deployments(%L, null, null, 10)$$, :'dana'),
   'and nothing when it asks for someone else''s');
 select tests.authenticate_as_service_role();
-select results_eq(format($$select name from private.list_deployments(null, null, null, null, 10) where user_id in (%L, %L)$$, :'dana', :'eve'),
+select results_eq(format($$select name from private.list_deployments(null, null, null, 10) where user_id in (%L, %L)$$, :'dana', :'eve'),
   $$values ('dana-broken'), ('dana-mcp'), ('eve-mcp')$$, 'the service role lists every owner''s');
+select tests.clear_authentication();
+insert into public.deployments (user_id, name, required_env) values (:'eve', 'eve-twice', '{B,A,B}');
+select tests.authenticate_as('eve@example.com');
+select results_eq($$select unbound_env from private.list_deployments(null, null, null, 10) where name = 'eve-twice'$$,
+  $$values ('{A,B}'::text[])$$, 'an env name required twice is listed once');
 select tests.clear_authentication();
 
 select * from finish();

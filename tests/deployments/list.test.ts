@@ -25,7 +25,9 @@ async function deployment(owner: TestUser, name: string, requiredEnv: string[] =
 
 const list = (token: string | null, query = "") => h.request("GET", `/deployments${query}`, { token });
 const names = (res: { body: any }) => res.body.data.items.map((d: any) => d.name);
-const auditRows = async () => (await h.db.query<{ n: number }>(`select count(*)::int as n from public.secret_access_logs`))[0].n;
+/** Audit rows with `actor` as their actor (other suites write theirs meanwhile). */
+const auditRowsBy = async (actor: TestUser) =>
+  (await h.db.query<{ n: number }>(`select count(*)::int as n from public.secret_access_logs where actor_id = $1::uuid`, [actor.id]))[0].n;
 
 describe("GET /deployments", () => {
   it("lists the caller's own deployments by name, with what is bound and what is not", async () => {
@@ -40,7 +42,8 @@ describe("GET /deployments", () => {
     });
     expect(bound.status).toBe(200);
 
-    const before = await auditRows();
+    const before = await auditRowsBy(alice);
+    expect(before).toBeGreaterThan(0); // the create and the bindings: the count sees her rows
     const res = await list(alice.token);
     expect(res.status).toBe(200);
     expect(res.body.data).toEqual({
@@ -54,7 +57,7 @@ describe("GET /deployments", () => {
       nextCursor: null,
     });
     // Listing reads no value and writes no audit row.
-    expect(await auditRows()).toBe(before);
+    expect(await auditRowsBy(alice)).toBe(before);
 
     expect(names(await list(bob.token))).toEqual(["bobs-mcp"]);
     // Asking for someone else's gets nothing, not an error that tells them apart.
@@ -67,25 +70,26 @@ describe("GET /deployments", () => {
   it("gives the service role every owner's, or one owner's with ownerId", async () => {
     const carol = await h.user("carol");
     const dave = await h.user("dave");
-    await deployment(carol, "carol-a");
-    await deployment(dave, "dave-a");
+    const carols = await deployment(carol, "carol-a");
+    const daves = await deployment(dave, "dave-a");
     const service = await h.serviceToken();
-    expect(names(await list(service, `?ownerId=${carol.id}`))).toEqual(["carol-a"]);
+    expect((await list(service, `?ownerId=${carol.id}`)).body.data.items.map((d: any) => d.id)).toEqual([carols]);
     const all: string[] = [];
-    for (let cursor: string | null = null, pages = 0; pages < 100; pages++) {
+    for (let cursor: string | null = null; ;) {
       const res: any = await list(service, `?limit=100${cursor ? `&cursor=${cursor}` : ""}`);
       expect(res.status).toBe(200);
-      all.push(...names(res));
+      all.push(...res.body.data.items.map((d: any) => d.id));
       cursor = res.body.data.nextCursor;
       if (!cursor) break;
     }
-    expect(all).toEqual(expect.arrayContaining(["carol-a", "dave-a"]));
+    expect(all).toEqual(expect.arrayContaining([carols, daves]));
+    expect(new Set(all).size).toBe(all.length);
   });
 
   it("pages by name: every deployment once, in order, whatever the page size", async () => {
     const erin = await h.user("erin");
-    // Two share a name prefix, one has a long name (the platform sets no limit), all inserted out of order.
-    const expected = [...["a", "b", "b", "c", "d"].map((n, i) => `${n}-${i}`), `e-${"x".repeat(1500)}`];
+    // Two share a name prefix, two have long names (the platform sets no limit), all inserted out of order.
+    const expected = [...["a", "b", "b", "c", "d"].map((n, i) => `${n}-${i}`), `e-${"x".repeat(1500)}`, `f-${"界".repeat(1500)}`];
     for (const name of [...expected].reverse()) await deployment(erin, name);
     for (const limit of [1, 2, 3]) {
       const seen: string[] = [];
@@ -113,12 +117,22 @@ describe("GET /deployments", () => {
       expect(res.body.error.code, query).toBe("invalid_request");
       if (field) expect(JSON.stringify(res.body.error.details), query).toContain(field);
     }
-    const forged = Buffer.from(JSON.stringify(["frank-mcp", "not-an-id"])).toString("base64url");
-    for (const cursor of ["%%%", forged]) {
+    // A cursor is the id of a deployment the caller sees: not an id, someone else's, or one
+    // gone since, it is refused.
+    const stranger = await h.user("stranger");
+    const theirs = await deployment(stranger, "not-franks");
+    const gone = await deployment(frank, "gone-mcp");
+    await h.db.query(`delete from public.deployments where id = $1::uuid`, [gone]);
+    for (const cursor of ["%%%", "not-a-uuid", theirs, gone]) {
       const res = await list(frank.token, `?cursor=${encodeURIComponent(cursor)}`);
-      expect(res.status).toBe(400);
-      expect(res.body.error.code).toBe("invalid_cursor");
+      expect(res.status, cursor).toBe(400);
+      expect(res.body.error.code, cursor).toBe("invalid_cursor");
+      expect(JSON.stringify(res.body)).not.toContain("not-franks");
     }
+    // Its own deployment's id is a cursor: the page after it.
+    const after = await list(frank.token, `?cursor=${id}`);
+    expect(after.status).toBe(200);
+    expect(after.body.data.items).toEqual([]);
 
     expect((await list(null)).status).toBe(401);
     // A deployment token opens its env and nothing else.

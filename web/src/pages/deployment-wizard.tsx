@@ -72,7 +72,11 @@ function OpenDeployment() {
                   <td data-label="Status"><StatusBadge status={d.status} /></td>
                   <td data-label="Bound">{d.bindingCount}</td>
                   <td data-label="Still to bind">
-                    {d.unboundEnv.length === 0 ? "nothing" : d.unboundEnv.map((n) => <span key={n} className="tag mono">{n}</span>)}
+                    {d.unboundEnv.length === 0 ? "nothing" : (
+                      <ul className="inline" aria-label={`Env vars ${d.name} still needs bound`}>
+                        {d.unboundEnv.map((n) => <li key={n} className="tag mono">{n}</li>)}
+                      </ul>
+                    )}
                   </td>
                 </tr>
               ))}
