@@ -34,13 +34,18 @@ export const isUuid = (text: string) => UUID.test(text);
 /** Every secret visible to the caller that the filter keeps, following the cursors. */
 export type ListQuery = NonNullable<paths["/secrets"]["get"]["parameters"]["query"]>;
 
-export async function listAll(api: SigylClient, query: ListQuery): Promise<Secret[]> {
-  const items: Secret[] = [];
+export function listAll(api: SigylClient, query: ListQuery): Promise<Secret[]> {
+  return allPages((cursor) => unwrap(api.GET("/secrets", { params: { query: { ...query, limit: query.limit ?? "100", cursor } } })));
+}
+
+/** Every item of a cursor-paged list: `page(cursor)` until its `nextCursor` is null. */
+export async function allPages<T>(page: (cursor: string | undefined) => Promise<{ items: T[]; nextCursor: string | null }>): Promise<T[]> {
+  const items: T[] = [];
   let cursor: string | undefined;
   do {
-    const page = await unwrap(api.GET("/secrets", { params: { query: { ...query, limit: query.limit ?? "100", cursor } } }));
-    items.push(...page.items);
-    cursor = page.nextCursor ?? undefined;
+    const next = await page(cursor);
+    items.push(...next.items);
+    cursor = next.nextCursor ?? undefined;
   } while (cursor);
   return items;
 }

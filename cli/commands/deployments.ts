@@ -7,11 +7,10 @@ import { Command, Option } from "commander";
 import { type components, unwrap } from "../../shared/client/client.ts";
 import { CliError, EXIT, usageError } from "../errors.ts";
 import { note, print, printJson, table } from "../io.ts";
-import { resolveSecret, sessionOf, wholeNumber } from "./common.ts";
+import { allPages, resolveSecret, sessionOf, wholeNumber } from "./common.ts";
 
 type Binding = components["schemas"]["Binding"];
 type Problem = components["schemas"]["Problem"];
-type DeploymentSummary = components["schemas"]["DeploymentSummary"];
 
 const STATUSES = ["pending", "deploying", "running", "failed", "stopped"];
 
@@ -35,15 +34,9 @@ export function deploymentsCommand(): Command {
     .option("--json", "print JSON")
     .action(async (opts, cmd: Command) => {
       const api = (await sessionOf(cmd)).client();
-      const items: DeploymentSummary[] = [];
-      let cursor: string | undefined;
-      do {
-        const page = await unwrap(api.GET("/secrets/deployments", {
-          params: { query: { status: opts.status, ownerId: opts.owner, limit: "100", cursor } },
-        }));
-        items.push(...page.items);
-        cursor = page.nextCursor ?? undefined;
-      } while (cursor);
+      const items = await allPages((cursor) => unwrap(api.GET("/secrets/deployments", {
+        params: { query: { status: opts.status, ownerId: opts.owner, limit: "100", cursor } },
+      })));
       if (opts.json) return printJson(items);
       if (items.length === 0) return note("no deployments");
       print(table(["NAME", "STATUS", "BOUND", "UNBOUND", "ID"], items.map((d) => [

@@ -1,6 +1,7 @@
 /**
- * Routes under /deployments: the caller's deployments, and under /deployments/:id bindings,
- * validation, tokens (deployment owner or service role), and the env the container builder fetches (a deployment token or the service role).
+ * Routes under /deployments: the caller's deployments; under /deployments/:id, bindings,
+ * validation and tokens (deployment owner or service role), and the env the container builder
+ * fetches (a deployment token or the service role).
  * Each route declares its OpenAPI operation (shared/http/openapi.ts).
  */
 import type { MiddlewareHandler } from "hono";

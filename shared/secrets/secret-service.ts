@@ -3,6 +3,7 @@
  * call in which the database, acting as the caller, authorises and audits. It never sees
  * Hono, the environment or a global.
  */
+import { fromBase64Url, toBase64Url } from "../bytes.ts";
 import { type Clock, iso, isoOrNull } from "../clock.ts";
 import { asCaller, type CallerContext, type Database } from "../db/database.ts";
 import { sealValue } from "../crypto/envelope.ts";
@@ -11,7 +12,7 @@ import { createValueOpener } from "../crypto/value-opener.ts";
 import type { Keyring } from "../crypto/keyring.ts";
 import { appError, fromDatabaseError } from "../errors.ts";
 import { createBoundedCache } from "../bounded-cache.ts";
-import { decodeCursor, encodeCursor } from "../http/cursor.ts";
+import { UUID_PATTERN } from "../http/validation.ts";
 import { atLeast, type Permission } from "./permissions.ts";
 import * as dal from "./secret-dal.ts";
 import type {
@@ -59,9 +60,19 @@ function toSecretDto(row: dal.SecretRow, now: Date): SecretDto {
   };
 }
 
-/** A cursor: [name, id], or [expires_at, id] when listing by expiry. */
-const cursorKeyOk = (byExpiry: boolean) => (key: string) =>
-  storableText(key) && (!byExpiry || !Number.isNaN(Date.parse(key)));
+/** A cursor: [name, id], or [expires_at, id] when listing by expiry, as base64url JSON. */
+function encodeCursor(key: string, id: string): string {
+  return toBase64Url(new TextEncoder().encode(JSON.stringify([key, id])));
+}
+
+function decodeCursor(cursor: string, byExpiry: boolean): { key: string; id: string } {
+  try {
+    const [key, id] = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(fromBase64Url(cursor)));
+    const keyOk = typeof key === "string" && storableText(key) && (!byExpiry || !Number.isNaN(Date.parse(key)));
+    if (keyOk && typeof id === "string" && UUID_PATTERN.test(id)) return { key, id };
+  } catch { /* fall through */ }
+  throw appError("invalid_cursor");
+}
 
 export function createSecretService(deps: SecretServiceDeps) {
   const { db, keyring, clock } = deps;
@@ -115,7 +126,7 @@ export function createSecretService(deps: SecretServiceDeps) {
         dal.listSecrets(tx, {
           type: q.type, tag: q.tag, prefix: q.prefix, ownerId: q.ownerId, expiringWithin: q.expiringWithin,
           includeInactive: q.includeInactive ?? false, deleted: q.deleted ?? false,
-          after: q.cursor ? decodeCursor(q.cursor, cursorKeyOk(Boolean(q.expiringWithin))) : undefined, limit: q.limit + 1,
+          after: q.cursor ? decodeCursor(q.cursor, Boolean(q.expiringWithin)) : undefined, limit: q.limit + 1,
         }));
       const page = rows.slice(0, q.limit);
       const now = clock.now();
