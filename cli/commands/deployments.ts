@@ -25,7 +25,7 @@ const problemLines = (problems: Problem[]) => problems.map((p) => `${p.envName}:
 const BINDING = /^([A-Za-z_][A-Za-z0-9_]*)=([^@]+)(?:@(\d+))?$/;
 
 export function deploymentsCommand(): Command {
-  const deployments = new Command("deployments").description("bind secrets to a deployment, validate it, issue its tokens");
+  const deployments = new Command("deployments").description("list your deployments, bind secrets to them, validate them, issue their tokens");
 
   deployments.command("list").alias("ls")
     .description("your deployments by name (the service role: every owner's), each with the required env vars still unbound")
